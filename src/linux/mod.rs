@@ -1,1 +1,13 @@
 //! One file per kernel concern.
+pub mod capabilities;
+pub mod devices;
+pub mod fds;
+pub mod mount;
+pub mod namespaces;
+pub mod procfs;
+pub mod rlimits;
+pub mod rootfs;
+pub mod safepath;
+pub mod signals;
+pub mod tty;
+pub mod user;

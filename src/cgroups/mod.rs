@@ -1,0 +1,303 @@
+//! cgroups: a trait with a v2 and a v1 (hybrid-aware) manager behind it.
+//!
+//! The container's cgroup is recorded in meta.json as [`CgroupPaths`]: absolute directories
+//! (one for the cgroup2 tree, one per v1 hierarchy), so later commands find it whatever their
+//! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
+pub mod fs;
+pub mod v1;
+pub mod v2;
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Where a container's cgroup lives, per hierarchy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupPaths {
+    /// The logical path, e.g. `/coop/<id>` (after relative and systemd-style expansion).
+    pub path: String,
+    /// The cgroup2 directory: the whole tree on a v2 host, the unified one on a hybrid host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unified: Option<PathBuf>,
+    /// v1 hierarchies by their key ("memory", "cpu,cpuacct", "name=systemd").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub v1: BTreeMap<String, PathBuf>,
+}
+
+pub trait CgroupManager {
+    fn paths(&self) -> &CgroupPaths;
+    /// Create the cgroup in every hierarchy (idempotent).
+    fn create(&self) -> Result<()>;
+    /// A directory fd of the cgroup2 cgroup, for clone3(CLONE_INTO_CGROUP).
+    fn clone_into_fd(&self) -> Option<OwnedFd>;
+    /// Move `pid` into the cgroup everywhere; skip the cgroup2 tree when clone3 put it there.
+    fn add_task(&self, pid: i32, in_unified: bool) -> Result<()>;
+    /// Apply resource limits.
+    fn apply(&self, resources: &LinuxResources) -> Result<()>;
+    /// Every pid in the cgroup and its descendants.
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Send `signal` to every process of the cgroup (SIGKILL through cgroup.kill where it exists).
+    fn kill_all(&self, signal: i32) -> Result<()>;
+    /// Remove the cgroup (and any cgroups the container made below it) everywhere.
+    fn destroy(&self) -> Result<()>;
+}
+
+/// The hierarchies mounted on this host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// cgroup2 mount point and the mount's root within the hierarchy.
+    pub unified: Option<(PathBuf, String)>,
+    /// v1 hierarchies: key -> (mount point, mount root).
+    pub v1: BTreeMap<String, (PathBuf, String)>,
+}
+
+impl Layout {
+    pub fn detect() -> Result<Layout> {
+        let mi =
+            std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+        Ok(Layout::parse(&mi))
+    }
+
+    /// Parse mountinfo; the first mount of each hierarchy wins.
+    pub fn parse(mountinfo: &str) -> Layout {
+        let mut l = Layout::default();
+        for line in mountinfo.lines() {
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                continue;
+            }
+            let (root, mnt) = (unescape(pre[3]), PathBuf::from(unescape(pre[4])));
+            match post[0] {
+                "cgroup2" if l.unified.is_none() => l.unified = Some((mnt, root)),
+                "cgroup" => {
+                    let key = v1_key(post[2].split(','));
+                    if !key.is_empty() {
+                        l.v1.entry(key).or_insert((mnt, root));
+                    }
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+
+    pub fn is_pure_v2(&self) -> bool {
+        self.v1.is_empty() && self.unified.is_some()
+    }
+
+    /// Resolve a spec cgroupsPath into directories, given this process's /proc/self/cgroup.
+    pub fn resolve(&self, logical: &str, own_cgroup: &str) -> Result<CgroupPaths> {
+        if self.unified.is_none() && self.v1.is_empty() {
+            bail!("no cgroup hierarchy is mounted");
+        }
+        let own = parse_proc_cgroup(own_cgroup);
+        let dir = |mnt: &Path, root: &str, own_path: Option<&String>| -> PathBuf {
+            let full = if logical.starts_with('/') {
+                logical.to_string()
+            } else {
+                format!(
+                    "{}/{}",
+                    own_path
+                        .map(String::as_str)
+                        .unwrap_or("/")
+                        .trim_end_matches('/'),
+                    logical
+                )
+            };
+            // The mount shows the hierarchy from `root` down.
+            let rel = full
+                .strip_prefix(root.trim_end_matches('/'))
+                .unwrap_or(&full);
+            mnt.join(rel.trim_start_matches('/'))
+        };
+        let mut paths = CgroupPaths {
+            path: logical.to_string(),
+            ..Default::default()
+        };
+        if let Some((mnt, root)) = &self.unified {
+            paths.unified = Some(dir(mnt, root, own.get("")));
+        }
+        for (key, (mnt, root)) in &self.v1 {
+            paths.v1.insert(key.clone(), dir(mnt, root, own.get(key)));
+        }
+        Ok(paths)
+    }
+}
+
+/// The key of a v1 hierarchy from its super options or its /proc/self/cgroup controllers.
+fn v1_key<'a>(opts: impl Iterator<Item = &'a str>) -> String {
+    const KNOWN: &[&str] = &[
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "net_cls",
+        "net_prio",
+        "blkio",
+        "perf_event",
+        "hugetlb",
+        "pids",
+        "rdma",
+        "misc",
+    ];
+    let mut keys: Vec<&str> = opts
+        .filter(|o| KNOWN.contains(o) || o.starts_with("name="))
+        .collect();
+    keys.sort();
+    keys.join(",")
+}
+
+/// /proc/self/cgroup as key -> path ("" is the cgroup2 line).
+pub fn parse_proc_cgroup(s: &str) -> BTreeMap<String, String> {
+    s.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+            Some((v1_key(ctrl.split(',')), path.to_string()))
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Turn systemd-style `slice:prefix:name` into a path, as runc's cgroupfs driver does:
+/// `machine-a.slice:libpod:ID` -> `/machine.slice/machine-a.slice/libpod-ID.scope`.
+pub fn expand_systemd(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split(':').collect();
+    if parts.len() != 3 || path.starts_with('/') {
+        return None;
+    }
+    let (slice, prefix, name) = (parts[0], parts[1], parts[2]);
+    let mut out = String::new();
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    if slice != "-.slice" {
+        let base = slice.strip_suffix(".slice").unwrap_or(slice);
+        let mut acc = String::new();
+        for (i, comp) in base.split('-').enumerate() {
+            if i > 0 {
+                acc.push('-');
+            }
+            acc.push_str(comp);
+            out.push('/');
+            out.push_str(&acc);
+            out.push_str(".slice");
+        }
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Some(format!("{out}/{unit}"))
+}
+
+/// The logical cgroup path for a container: the spec's cgroupsPath, or `/coop/<id>`.
+pub fn logical_path(spec_path: Option<&Path>, id: &str) -> String {
+    match spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty()) {
+        Some(p) => expand_systemd(p).unwrap_or_else(|| p.to_string()),
+        None => format!("/coop/{id}"),
+    }
+}
+
+/// A manager for new cgroup paths on this host.
+pub fn new_manager(logical: &str) -> Result<Box<dyn CgroupManager>> {
+    let layout = Layout::detect()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    Ok(manager(layout.resolve(logical, &own)?))
+}
+
+/// A manager for recorded paths.
+pub fn manager(paths: CgroupPaths) -> Box<dyn CgroupManager> {
+    if paths.v1.is_empty() {
+        Box::new(v2::Manager::new(paths))
+    } else {
+        Box::new(v1::Manager::new(paths))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+33 30 0:29 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+35 30 0:31 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_prio,net_cls
+";
+    const OWN: &str = "4:memory:/outer/m\n1:cpu:/\n9:name=systemd:/\n0::/\n5:net_cls,net_prio:/\n";
+
+    #[test]
+    fn hybrid_layout() {
+        let l = Layout::parse(HYBRID);
+        assert!(!l.is_pure_v2());
+        assert_eq!(
+            l.v1.keys().collect::<Vec<_>>(),
+            ["cpu", "memory", "name=systemd", "net_cls,net_prio"]
+        );
+        let p = l.resolve("/coop/x", OWN).unwrap();
+        assert_eq!(
+            p.unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/coop/x"))
+        );
+        assert_eq!(p.v1["memory"], Path::new("/sys/fs/cgroup/memory/coop/x"));
+        // Relative paths hang below this process's own cgroup, per hierarchy.
+        let p = l.resolve("rel/y", OWN).unwrap();
+        assert_eq!(
+            p.v1["memory"],
+            Path::new("/sys/fs/cgroup/memory/outer/m/rel/y")
+        );
+        assert_eq!(p.v1["cpu"], Path::new("/sys/fs/cgroup/cpu/rel/y"));
+        assert_eq!(
+            p.v1["net_cls,net_prio"],
+            Path::new("/sys/fs/cgroup/net_cls,net_prio/rel/y")
+        );
+    }
+
+    #[test]
+    fn pure_v2_and_mount_root() {
+        let l = Layout::parse("30 25 0:26 /sub /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(l.is_pure_v2());
+        let p = l.resolve("c", "0::/sub/me\n").unwrap();
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/me/c")));
+        assert!(Layout::parse("").resolve("/x", "").is_err());
+    }
+
+    #[test]
+    fn systemd_paths() {
+        assert_eq!(
+            expand_systemd("machine-a.slice:libpod:abc").unwrap(),
+            "/machine.slice/machine-a.slice/libpod-abc.scope"
+        );
+        assert_eq!(
+            expand_systemd(":cri:x").unwrap(),
+            "/system.slice/cri-x.scope"
+        );
+        assert_eq!(expand_systemd("-.slice:p:x").unwrap(), "/p-x.scope");
+        assert_eq!(expand_systemd("/a/b"), None);
+        assert_eq!(logical_path(None, "id"), "/coop/id");
+        assert_eq!(logical_path(Some(Path::new("/a/b")), "id"), "/a/b");
+    }
+}

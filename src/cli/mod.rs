@@ -1,0 +1,214 @@
+//! runc's command line. Options may come before or after positional arguments, in `-b B`,
+//! `--bundle B` and `--bundle=B` forms; global flags are accepted anywhere.
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use crate::container::Store;
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const SPEC_VERSION: &str = "1.2.1";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coop",
+    about = "coop: an OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Directory for container state (default /run/coop for root, $XDG_RUNTIME_DIR/coop otherwise).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Log file (default: stderr).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<String>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for runc compatibility (coop manages cgroupfs paths itself).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility.
+    #[arg(long, global = true, value_name = "true|false|auto", num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpointing is not supported).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub criu: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container
+    Create(create::Args),
+    /// Start a created container
+    Start(start::Args),
+    /// Create, start and wait for a container
+    Run(run::Args),
+    /// Print a container's state
+    State(state::Args),
+    /// List containers
+    #[command(alias = "ps-all")]
+    List(list::Args),
+    /// Send a signal to a container
+    Kill(kill::Args),
+    /// Delete a container
+    Delete(delete::Args),
+    /// Write a default config.json
+    Spec(spec::Args),
+    /// Print what coop supports (JSON)
+    Features(features::Args),
+}
+
+impl Global {
+    /// `--root`, or the default: never derived from HOME or PATH (podman calls us with an
+    /// almost empty environment).
+    pub fn store(&self) -> Store {
+        if let Some(r) = &self.root {
+            return Store::new(r.clone());
+        }
+        if !nix::unistd::geteuid().is_root() {
+            if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+                return Store::new(PathBuf::from(x).join("coop"));
+            }
+        }
+        Store::new("/run/coop")
+    }
+}
+
+pub fn version_text() -> String {
+    format!(
+        "coop version {VERSION}\ncommit: {}\nspec: {SPEC_VERSION}\n",
+        option_env!("COOP_COMMIT").unwrap_or("unknown")
+    )
+}
+
+/// Run one command; the result is coop's exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    if g.systemd_cgroup || g.rootless.is_some() || g.criu.is_some() {
+        log::debug!(
+            "accepted runc flags without effect: systemd-cgroup={} rootless={:?} criu={:?}",
+            g.systemd_cgroup,
+            g.rootless,
+            g.criu
+        );
+    }
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(0);
+    };
+    match cmd {
+        Command::Create(a) => create::run(g, a),
+        Command::Start(a) => start::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::State(a) => state::run(g, a),
+        Command::List(a) => list::run(g, a),
+        Command::Kill(a) => kill::run(g, a),
+        Command::Delete(a) => delete::run(g, a),
+        Command::Spec(a) => spec::run(g, a),
+        Command::Features(a) => features::run(g, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("coop").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn both_argument_orders() {
+        for args in [
+            &["create", "--bundle", "/b", "c1"][..],
+            &["create", "c1", "--bundle", "/b"],
+            &["create", "c1", "-b", "/b"],
+            &["create", "--bundle=/b", "c1"],
+        ] {
+            match parse(args).command {
+                Some(Command::Create(a)) => {
+                    assert_eq!(a.id, "c1");
+                    assert_eq!(a.bundle, PathBuf::from("/b"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn globals_anywhere_and_runc_flags_accepted() {
+        let c = parse(&[
+            "--root",
+            "/r",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "--rootless",
+            "false",
+            "kill",
+            "c",
+            "KILL",
+            "--log",
+            "/l",
+        ]);
+        assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/r")));
+        assert_eq!(c.global.log.as_deref(), Some("/l"));
+        assert_eq!(c.global.log_format, LogFormat::Json);
+        match c.command {
+            Some(Command::Kill(k)) => assert_eq!(k.signal.as_deref(), Some("KILL")),
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["--log-format=json", "delete", "-f", "x"]);
+        assert!(matches!(c.command, Some(Command::Delete(d)) if d.force));
+        let c = parse(&[
+            "run",
+            "-d",
+            "--pid-file",
+            "p",
+            "--preserve-fds",
+            "2",
+            "x",
+            "--no-pivot",
+        ]);
+        assert!(
+            matches!(c.command, Some(Command::Run(r)) if r.detach && r.create.preserve_fds == 2 && r.create.no_pivot)
+        );
+    }
+
+    #[test]
+    fn default_root_ignores_home_and_path() {
+        let g = parse(&["list"]).global;
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(g.store().root(), std::path::Path::new("/run/coop"));
+        }
+    }
+}

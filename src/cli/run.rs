@@ -1,0 +1,27 @@
+use super::Global;
+use crate::container::run::{run as run_container, RunOptions};
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+#[group(skip)]
+pub struct Args {
+    #[command(flatten)]
+    pub create: super::create::Args,
+    /// Return once the container is started
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    run_container(
+        &g.store(),
+        &RunOptions {
+            create: a.create.options(),
+            detach: a.detach,
+            keep: a.keep,
+        },
+    )
+}

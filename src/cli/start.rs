@@ -1,0 +1,12 @@
+use super::Global;
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub id: String,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    crate::container::start::start(&g.store(), &a.id)?;
+    Ok(0)
+}

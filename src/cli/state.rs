@@ -1,0 +1,13 @@
+use super::Global;
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub id: String,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let s = crate::container::state::state(&g.store(), &a.id)?;
+    println!("{}", serde_json::to_string_pretty(&s)?);
+    Ok(0)
+}

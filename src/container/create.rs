@@ -1,0 +1,209 @@
+//! `create`: set up a container whose init waits on exec.fifo.
+use super::store::{self, Store};
+use super::{Container, Meta, Status};
+use crate::cgroups::{self, CgroupManager};
+use crate::linux::{fds, namespaces, procfs, tty};
+use crate::process::{self, InitContext};
+use crate::spec;
+use anyhow::{bail, Context, Result};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// A foreground `run` relays the terminal itself; everyone else needs a console socket.
+    pub relay_tty: bool,
+}
+
+/// What a successful create leaves to its caller.
+pub struct Created {
+    pub id: String,
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The pty master, when `relay_tty` kept it.
+    pub console: Option<OwnedFd>,
+}
+
+pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
+    store::validate_id(&o.id)?;
+    let bundle = o
+        .bundle
+        .canonicalize()
+        .with_context(|| format!("bundle {}", o.bundle.display()))?;
+    let spec = spec::load(&bundle)?;
+    spec::validate(&spec)?;
+    let rootfs = spec::rootfs(&spec, &bundle)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("config.json has no \"process\"")?;
+    if process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.relay_tty {
+        bail!("process.terminal is set: --console-socket is required");
+    }
+    if o.console_socket.is_some() && !process.terminal().unwrap_or(false) {
+        bail!("--console-socket given but process.terminal is not set");
+    }
+    let locked = store.create(&o.id)?;
+    let meta = Meta {
+        id: o.id.clone(),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        oci_version: spec.version().clone(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        status: Status::Creating,
+        pid: 0,
+        pid_start_time: 0,
+        created: crate::logger::rfc3339_now(),
+        owner: nix::unistd::getuid().as_raw(),
+        cgroup: Default::default(),
+        sandbox_id: o.id.clone(),
+    };
+    let mut cleanup = Cleanup {
+        container: Some(Container { meta, locked }),
+        cgroup: None,
+        pidfd: None,
+    };
+    match create_locked(&mut cleanup, o, &spec, &bundle, &rootfs) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            cleanup.run();
+            Err(e)
+        }
+    }
+}
+
+/// Undo a failed create: kill init, remove the cgroup and the state directory.
+struct Cleanup {
+    container: Option<Container>,
+    cgroup: Option<Box<dyn CgroupManager>>,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Cleanup {
+    fn run(&mut self) {
+        if let Some(p) = &self.pidfd {
+            let _ = process::clone::pidfd_send_signal(p, libc::SIGKILL);
+            crate::container::delete::wait_exit(p, std::time::Duration::from_secs(5));
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            if let Err(e) = cg.destroy() {
+                log::warn!("{}", crate::error::render(&e));
+            }
+        }
+        // Removed while the lock is still held.
+        if let Some(c) = self.container.take() {
+            let _ = c.locked.remove();
+        }
+    }
+}
+
+fn create_locked(
+    cleanup: &mut Cleanup,
+    o: &CreateOptions,
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+    rootfs: &Path,
+) -> Result<Created> {
+    let linux = spec.linux().as_ref();
+    let logical = cgroups::logical_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id);
+    let cg = cgroups::new_manager(&logical)?;
+    {
+        let c = cleanup.container.as_mut().expect("container");
+        let config = serde_json::to_vec(spec).context("serialize config")?;
+        store::write_atomic(&c.locked.path(store::CONFIG), &config, 0o600)?;
+        c.meta.cgroup = cg.paths().clone();
+        // Recorded before the cgroup exists, so that a crashed create can be cleaned up.
+        c.save()?;
+    }
+    cleanup.cgroup = Some(cg);
+    let cg = cleanup.cgroup.as_deref().unwrap();
+    cg.create()?;
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        cg.apply(r)?;
+    }
+    let fifo = cleanup.container.as_ref().unwrap().locked.path(store::FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create {}", fifo.display()))?;
+    let listen = fds::listen_fds();
+    let ctx = InitContext {
+        id: &o.id,
+        spec,
+        bundle,
+        rootfs,
+        fifo: &fifo,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds.max(0) + listen,
+        listen_fds: listen,
+        plan: namespaces::plan(linux),
+        cgroup_dirs: cgroup_mount_dirs(cg.paths()),
+    };
+    let spawned = process::spawn(&ctx, cg)?;
+    let (pid, console) = (spawned.pid, spawned.console);
+    cleanup.pidfd = Some(spawned.pidfd);
+    let console = match (&o.console_socket, console) {
+        (Some(sock), Some(m)) => {
+            tty::send_to_socket(&sock.to_string_lossy(), &m)?;
+            None
+        }
+        (_, m) => m,
+    };
+    let c = cleanup.container.as_mut().unwrap();
+    c.meta.pid = pid;
+    c.meta.pid_start_time =
+        procfs::start_time(pid).with_context(|| format!("container init {pid} is gone"))?;
+    c.set_status(Status::Created, "create")?;
+    c.save()?;
+    // Last: containerd takes the pid file as the sign that create is done.
+    if let Some(pf) = &o.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    let pidfd = cleanup.pidfd.take().unwrap();
+    Ok(Created {
+        id: o.id.clone(),
+        pid,
+        pidfd,
+        console,
+    })
+}
+
+/// Names a `cgroup` mount gives the container's cgroup directories.
+fn cgroup_mount_dirs(p: &cgroups::CgroupPaths) -> Vec<(String, PathBuf)> {
+    if p.v1.is_empty() {
+        return p
+            .unified
+            .iter()
+            .map(|u| (String::new(), u.clone()))
+            .collect();
+    }
+    let mut out: Vec<(String, PathBuf)> =
+        p.v1.iter()
+            .map(|(k, d)| (k.strip_prefix("name=").unwrap_or(k).to_string(), d.clone()))
+            .collect();
+    if let Some(u) = &p.unified {
+        out.push(("unified".to_string(), u.clone()));
+    }
+    out
+}
+
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    store::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).context("write pid file")
+}

@@ -1,0 +1,86 @@
+//! `delete`: remove a stopped container (with `--force`, kill a living one first).
+use super::{Container, Status, Store};
+use crate::cgroups;
+use crate::process::clone::{pidfd_open, pidfd_send_signal};
+use anyhow::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let id = store.resolve(id)?;
+    let locked = store.lock(&id, true)?;
+    let c = match Container::load_locked(locked) {
+        Ok(c) => c,
+        Err(e) if force && !is_not_found(&e) => {
+            // A directory with a missing or corrupt meta.json: --force removes it.
+            log::warn!(
+                "removing container {id} with unreadable state: {}",
+                crate::error::render(&e)
+            );
+            return std::fs::remove_dir_all(store.dir(&id))
+                .with_context(|| format!("remove {}", store.dir(&id).display()));
+        }
+        Err(e) => return Err(e),
+    };
+    match c.meta.status {
+        Status::Stopped => {}
+        // A created container never ran anything of the user's; runc deletes it without
+        // --force and clients rely on that.
+        Status::Created | Status::Creating => kill_and_wait(&c)?,
+        Status::Running | Status::Paused if force => kill_and_wait(&c)?,
+        Status::Running | Status::Paused => {
+            return Err(c.wrong_state("delete").into());
+        }
+    }
+    destroy(c)
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::error::Error>(),
+        Some(crate::error::Error::NotFound(_))
+    )
+}
+
+/// Remove what the container left: its cgroup and its state directory.
+/// (poststop hooks run here, after the container is gone, before delete returns.)
+pub fn destroy(c: Container) -> Result<()> {
+    let cg = cgroups::manager(c.meta.cgroup.clone());
+    cg.destroy()
+        .with_context(|| format!("remove cgroup of container {}", c.id()))?;
+    c.locked.remove()
+}
+
+/// SIGKILL everything in the container and wait until init is gone.
+pub fn kill_and_wait(c: &Container) -> Result<()> {
+    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let pidfd = pidfd_open(c.meta.pid).ok().filter(|_| c.is_alive());
+    cg.kill_all(libc::SIGKILL)
+        .with_context(|| format!("kill container {}", c.id()))?;
+    if let Some(p) = &pidfd {
+        // init may not be in the cgroup yet (or at all, with a foreign cgroupsPath).
+        let _ = pidfd_send_signal(p, libc::SIGKILL);
+        if !wait_exit(p, Duration::from_secs(10)) {
+            anyhow::bail!("container {} init did not die after SIGKILL", c.id());
+        }
+    }
+    Ok(())
+}
+
+/// Wait until the process behind `pidfd` exits; false on timeout.
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, ms) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}

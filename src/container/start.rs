@@ -1,0 +1,58 @@
+//! `start`: release a created container's init from exec.fifo.
+use super::store::{self, Store};
+use super::{Container, Status};
+use crate::process::clone::pidfd_open;
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let mut c = Container::load(store, id, true)?;
+    c.require(&[Status::Created], "start")?;
+    let fifo_path = c.locked.path(store::FIFO);
+    // Non-blocking: an init that died before opening its end must not hang us.
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .with_context(|| format!("open {}", fifo_path.display()))?;
+    let pidfd = pidfd_open(c.meta.pid).with_context(|| format!("container {} init", c.id()))?;
+    // The pidfd was opened after the pid was read: check it is still the same process.
+    if !c.is_alive() {
+        bail!("container {} init exited before start", c.id());
+    }
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.context("wait for container init")?,
+        };
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            let mut b = [0u8; 1];
+            match fifo.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) => bail!(
+                    "container {} init closed exec.fifo without starting",
+                    c.id()
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e).context("read exec.fifo"),
+            }
+        }
+        if init_gone {
+            bail!("container {} init exited before start", c.id());
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    c.set_status(Status::Running, "start")?;
+    c.save()?;
+    // (poststart hooks run here: after the user process started, before start returns.)
+    Ok(())
+}

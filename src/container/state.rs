@@ -1,0 +1,57 @@
+//! `state`: the OCI state of one container.
+use super::{Container, Status, Store};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The OCI state, plus the fields runc adds (rootfs, created, owner).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn of(c: &Container) -> State {
+        let m = &c.meta;
+        State {
+            oci_version: m.oci_version.clone(),
+            id: m.id.clone(),
+            // A stopped container has no process to point at.
+            pid: if m.status == Status::Stopped {
+                0
+            } else {
+                m.pid
+            },
+            status: m.status,
+            bundle: m.bundle.clone(),
+            rootfs: m.rootfs.clone(),
+            created: m.created.clone(),
+            owner: owner_name(m.owner),
+            annotations: m.annotations.clone(),
+        }
+    }
+}
+
+pub fn state(store: &Store, id: &str) -> Result<State> {
+    let c = Container::load(store, id, false)?;
+    Ok(State::of(&c))
+}
+
+/// The user name of `uid` from /etc/passwd, else the number.
+pub fn owner_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}

@@ -1,0 +1,48 @@
+//! File descriptors: only stdio, `--preserve-fds` and LISTEN_FDS reach the container.
+use anyhow::{Context, Result};
+
+/// Close every fd from 3 up except the first `preserve` ones (3..3+preserve) and those in
+/// `keep`; clear close-on-exec on the preserved ones so they survive exec.
+pub fn close_inherited(preserve: i32, keep: &[i32]) -> Result<()> {
+    let first = 3 + preserve.max(0);
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|&f| f >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    for &k in &keep {
+        if k > lo {
+            close_range(lo as u32, (k - 1) as u32)?;
+        }
+        lo = k + 1;
+    }
+    close_range(lo as u32, u32::MAX)?;
+    for fd in 3..first {
+        // SAFETY: fcntl on an integer fd; a closed fd just fails with EBADF, which is fine.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn close_range(first: u32, last: u32) -> Result<()> {
+    // SAFETY: close_range only closes descriptors; none of the closed ones is used afterwards
+    // (callers list every fd they still need in `keep`).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("close inherited file descriptors");
+    }
+    Ok(())
+}
+
+/// How many fds systemd socket activation passes to us (LISTEN_FDS), when it names us.
+pub fn listen_fds() -> i32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
+}

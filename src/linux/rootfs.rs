@@ -1,0 +1,485 @@
+//! The container's filesystem: propagation, the rootfs bind, the spec's mounts in order,
+//! /dev, pivot_root; afterwards masked and read-only paths and a read-only root.
+//!
+//! Every destination is resolved inside the rootfs with openat2(RESOLVE_IN_ROOT) and mounted
+//! through its /proc/self/fd path, so a symlink in the rootfs cannot redirect a mount.
+use super::devices;
+use super::mount::{self as opts, Options};
+use super::safepath::{self, Kind};
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::{Mount, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct Config<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub in_userns: bool,
+    /// The container's cgroup directories on the host, by the name they get under a
+    /// `cgroup` mount ("" for a pure v2 host: the whole mount).
+    pub cgroup_dirs: Vec<(String, PathBuf)>,
+    pub new_cgroupns: bool,
+}
+
+const NONE: Option<&str> = None;
+
+/// Everything up to and including pivot_root.
+pub fn prepare(cfg: &Config) -> Result<()> {
+    let propagation = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+        .filter(|p| !p.is_empty());
+    // Our copies of the host's mounts must not propagate back to the host: rslave unless the
+    // config asks for private.
+    let start = match propagation.as_deref() {
+        Some("private") | Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(NONE, "/", NONE, start, NONE).context("set propagation of /")?;
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(cfg.rootfs),
+        cfg.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .with_context(|| format!("bind mount rootfs {}", cfg.rootfs.display()))?;
+    let root: OwnedFd = std::fs::File::open(cfg.rootfs)
+        .with_context(|| format!("open rootfs {}", cfg.rootfs.display()))?
+        .into();
+    let mounts = cfg.spec.mounts().clone().unwrap_or_default();
+    for m in &mounts {
+        mount_one(cfg, &root, m).with_context(|| format!("mount {}", m.destination().display()))?;
+    }
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
+    });
+    if !dev_is_bind {
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let spec_devs = cfg
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().clone())
+            .unwrap_or_default();
+        let r = devices::setup(&root, &spec_devs, cfg.in_userns);
+        nix::sys::stat::umask(old);
+        r?;
+    }
+    if cfg.no_pivot {
+        move_root(cfg.rootfs)?;
+    } else {
+        pivot(cfg.rootfs)?;
+    }
+    if let Some(p) = propagation.as_deref() {
+        let f = opts::propagation_flag(p).with_context(|| format!("rootfsPropagation {p:?}"))?;
+        mount(NONE, "/", NONE, f | MsFlags::MS_REC, NONE)
+            .with_context(|| format!("set rootfsPropagation {p}"))?;
+    }
+    Ok(())
+}
+
+fn mount_one(cfg: &Config, root: &OwnedFd, m: &Mount) -> Result<()> {
+    let o = opts::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let typ = m.typ().clone().unwrap_or_default();
+    if typ == "bind" || o.is_bind() {
+        return bind(cfg, root, m, &o);
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(cfg, root, m, &o);
+    }
+    if typ.is_empty() {
+        bail!("mount has no type and is not a bind mount");
+    }
+    let dest = safepath::ensure(root, m.destination(), Kind::Dir)?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .unwrap_or_else(|| typ.clone());
+    let target = safepath::fd_path(&dest);
+    let flags = o.flags;
+    let mut data = o.data_string();
+    let mut r = mount(
+        Some(source.as_str()),
+        target.as_str(),
+        Some(typ.as_str()),
+        flags,
+        data.as_deref(),
+    );
+    if r == Err(nix::errno::Errno::EINVAL) && typ == "devpts" {
+        // The gid= option names a group that the user namespace does not map.
+        let d: Vec<&str> = o
+            .data
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !d.starts_with("gid="))
+            .collect();
+        data = Some(d.join(","));
+        r = mount(
+            Some(source.as_str()),
+            target.as_str(),
+            Some(typ.as_str()),
+            flags,
+            data.as_deref(),
+        );
+    }
+    if r == Err(nix::errno::Errno::EPERM) && cfg.in_userns && (typ == "sysfs" || typ == "mqueue") {
+        // Without its own network (or ipc) namespace a user namespace may not mount sysfs
+        // (mqueue): bind the host's instead, as runc does.
+        let host = if typ == "sysfs" {
+            "/sys"
+        } else {
+            "/dev/mqueue"
+        };
+        mount(
+            Some(host),
+            target.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_context(|| format!("bind {host} in a user namespace"))?;
+        return finish(root, m.destination(), &o, true);
+    }
+    if o.tmpcopyup && r.is_ok() {
+        let top = safepath::openat2_in_root(
+            root.as_raw_fd(),
+            &safepath::relative(m.destination()),
+            libc::O_PATH,
+            0,
+        )?;
+        copy_dir(Path::new(&target), Path::new(&safepath::fd_path(&top)))
+            .context("copy up the directory's content into the tmpfs")?;
+    }
+    r.with_context(|| format!("mount {typ} {source} with data {data:?}"))?;
+    finish(root, m.destination(), &o, false)
+}
+
+/// Recursive and propagation options, and flags that need a remount (binds).
+fn finish(root: &OwnedFd, dest: &Path, o: &Options, remount: bool) -> Result<()> {
+    let need_remount = remount && !(o.flags - (MsFlags::MS_BIND | MsFlags::MS_REC)).is_empty();
+    if !need_remount && o.rec_set == 0 && o.rec_clear == 0 && o.propagation.is_empty() {
+        return Ok(());
+    }
+    // The fd must be opened now: one taken before the mount points below it.
+    let top =
+        safepath::openat2_in_root(root.as_raw_fd(), &safepath::relative(dest), libc::O_PATH, 0)
+            .with_context(|| format!("open {} after mounting", dest.display()))?;
+    let path = safepath::fd_path(&top);
+    if need_remount {
+        remount_keep_locked(&path, o.flags - MsFlags::MS_REC)?;
+    }
+    if o.rec_set != 0 || o.rec_clear != 0 {
+        setattr_recursive(&top, o.rec_set, o.rec_clear)?;
+    }
+    for p in &o.propagation {
+        mount(NONE, path.as_str(), NONE, *p, NONE).context("set mount propagation")?;
+    }
+    Ok(())
+}
+
+fn bind(cfg: &Config, root: &OwnedFd, m: &Mount, o: &Options) -> Result<()> {
+    let src = m.source().as_ref().context("bind mount has no source")?;
+    let src = if src.is_absolute() {
+        src.clone()
+    } else {
+        cfg.bundle.join(src)
+    };
+    let meta = std::fs::metadata(&src).with_context(|| format!("bind source {}", src.display()))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let dest = safepath::ensure(root, m.destination(), kind)?;
+    mount(
+        Some(&src),
+        safepath::fd_path(&dest).as_str(),
+        NONE,
+        MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC),
+        NONE,
+    )
+    .with_context(|| format!("bind {}", src.display()))?;
+    finish(root, m.destination(), o, true)
+}
+
+/// Remount a bind with `flags`, keeping the flags the kernel locks in a user namespace
+/// (nosuid, nodev, noexec, atime ones) when the source mount has them.
+pub fn remount_keep_locked(path: &str, flags: MsFlags) -> Result<()> {
+    let mut f = flags | MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    if let Ok(st) = statvfs(path) {
+        let fl = st.flags();
+        for (s, m) in [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        ] {
+            if fl.contains(s) {
+                f |= m;
+            }
+        }
+        // The atime mode is locked too, unless the options choose one.
+        if !f.intersects(atime) {
+            for (s, m) in [
+                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            ] {
+                if fl.contains(s) {
+                    f |= m;
+                }
+            }
+        }
+    }
+    mount(NONE, path, NONE, f, NONE).with_context(|| format!("remount with {f:?}"))
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn setattr_recursive(fd: &OwnedFd, set: u64, clear: u64) -> Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: valid fd, NUL-terminated empty path and a mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("mount_setattr (recursive mount options)");
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount shows the container's own cgroups: on a v2 host a cgroup2 mount (in a
+/// new cgroup namespace) or a bind of its cgroup; on v1 and hybrid hosts a tmpfs with a bind
+/// of the container's cgroup in every hierarchy.
+fn mount_cgroup(cfg: &Config, root: &OwnedFd, m: &Mount, o: &Options) -> Result<()> {
+    let dest = safepath::ensure(root, m.destination(), Kind::Dir)?;
+    let target = safepath::fd_path(&dest);
+    let flags = o.flags
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+    let ro = o.flags.contains(MsFlags::MS_RDONLY);
+    if let [(name, dir)] = cfg.cgroup_dirs.as_slice() {
+        if name.is_empty() {
+            if cfg.new_cgroupns {
+                mount(
+                    Some("cgroup2"),
+                    target.as_str(),
+                    Some("cgroup2"),
+                    o.flags,
+                    NONE,
+                )
+                .context("mount cgroup2")?;
+            } else {
+                mount(Some(dir), target.as_str(), NONE, MsFlags::MS_BIND, NONE)
+                    .context("bind the container's cgroup")?;
+                if ro || !flags.is_empty() {
+                    let top = safepath::openat2_in_root(
+                        root.as_raw_fd(),
+                        &safepath::relative(m.destination()),
+                        libc::O_PATH,
+                        0,
+                    )?;
+                    remount_keep_locked(&safepath::fd_path(&top), o.flags)?;
+                }
+            }
+            return Ok(());
+        }
+    }
+    mount(
+        Some("tmpfs"),
+        target.as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .context("mount tmpfs for cgroups")?;
+    for (name, dir) in &cfg.cgroup_dirs {
+        let sub = m.destination().join(name);
+        let d = safepath::ensure(root, &sub, Kind::Dir)?;
+        mount(
+            Some(dir),
+            safepath::fd_path(&d).as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_context(|| format!("bind cgroup {}", dir.display()))?;
+        let top = safepath::openat2_in_root(
+            root.as_raw_fd(),
+            &safepath::relative(&sub),
+            libc::O_PATH,
+            0,
+        )?;
+        remount_keep_locked(
+            &safepath::fd_path(&top),
+            flags
+                | if ro {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                },
+        )?;
+        // Co-mounted controllers get a link per controller: cpu -> cpu,cpuacct.
+        if name.contains(',') {
+            for c in name.split(',') {
+                let link = m.destination().join(c);
+                let parent = safepath::ensure(root, m.destination(), Kind::Dir)?;
+                let (t, l) = (
+                    std::ffi::CString::new(name.as_str())?,
+                    std::ffi::CString::new(c)?,
+                );
+                // SAFETY: valid dirfd and strings; an existing link is fine.
+                unsafe { libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), l.as_ptr()) };
+                let _ = link;
+            }
+        }
+    }
+    if ro {
+        let top = safepath::openat2_in_root(
+            root.as_raw_fd(),
+            &safepath::relative(m.destination()),
+            libc::O_PATH,
+            0,
+        )?;
+        mount(
+            NONE,
+            safepath::fd_path(&top).as_str(),
+            NONE,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            NONE,
+        )
+        .context("remount the cgroup tmpfs read-only")?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&dst)?;
+            copy_dir(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        }
+        let meta = std::fs::symlink_metadata(&src)?;
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()));
+    }
+    Ok(())
+}
+
+/// pivot_root(".", ".") and detach the old root, as runc and crun do: no directory for the
+/// old root is needed inside the rootfs.
+fn pivot(rootfs: &Path) -> Result<()> {
+    let old = std::fs::File::open("/").context("open old root")?;
+    let new = std::fs::File::open(rootfs).context("open new root")?;
+    nix::unistd::fchdir(&new).context("chdir to rootfs")?;
+    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    nix::unistd::fchdir(&old).context("chdir to old root")?;
+    // Unmounting must not propagate to the host.
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .context("make old root rslave")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detach old root")?;
+    nix::unistd::chdir("/").context("chdir to /")?;
+    Ok(())
+}
+
+/// `--no-pivot`: move the rootfs over / and chroot into it.
+fn move_root(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).context("chdir to rootfs")?;
+    mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).context("move rootfs to /")?;
+    nix::unistd::chroot(".").context("chroot")?;
+    nix::unistd::chdir("/").context("chdir to /")?;
+    Ok(())
+}
+
+/// After pivot_root: make / read-only.
+pub fn readonly_root() -> Result<()> {
+    remount_keep_locked("/", MsFlags::MS_RDONLY).context("make the root read-only")
+}
+
+/// Bind each path onto itself read-only (missing paths are skipped).
+pub fn readonly_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        match mount(
+            Some(p.as_str()),
+            p.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        ) {
+            Err(nix::errno::Errno::ENOENT) => continue,
+            r => r.with_context(|| format!("bind read-only path {p}"))?,
+        }
+        remount_keep_locked(
+            p,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+        .with_context(|| format!("make {p} read-only"))?;
+    }
+    Ok(())
+}
+
+/// Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory.
+pub fn mask_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("masked path {p}")),
+        };
+        let r = if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0k"),
+            )
+        } else {
+            mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
+        };
+        r.with_context(|| format!("mask {p}"))?;
+    }
+    Ok(())
+}
+
+/// sysctl: write /proc/sys/<key with dots as slashes>.
+pub fn sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::write(&path, value).with_context(|| format!("set sysctl {key}={value}"))
+}

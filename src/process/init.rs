@@ -1,0 +1,367 @@
+//! The container's init: one ordered list of steps from clone3 to execve.
+//!
+//! It runs in the child of clone3 with a copy of coop's memory, single-threaded. Any error is
+//! sent to the parent as a message (it becomes coop's error) and init exits 1: it never dies
+//! silently. The numbered steps below are the order; the comments say why.
+use super::clone;
+use super::sync::{Channel, Message};
+use super::InitContext;
+use crate::linux::{capabilities, fds, namespaces, rlimits, rootfs, signals, tty, user};
+use anyhow::{bail, Context, Result};
+use nix::sched::{unshare, CloneFlags};
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub fn main(ctx: &InitContext, chan: Channel) -> ! {
+    let mut ready = false;
+    let err = match run(ctx, &chan, &mut ready) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = crate::error::render(&err);
+    if ready {
+        // coop has returned from create: the container's stderr is all there is.
+        eprintln!("coop: {msg}");
+    } else {
+        let _ = chan.send(&Message::Error { msg });
+    }
+    // SAFETY: _exit ends this process without running the parent's atexit handlers or
+    // destructors, which belong to coop's copy of the memory.
+    unsafe { libc::_exit(if ready { 127 } else { 1 }) }
+}
+
+fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible> {
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref();
+    let process = spec
+        .process()
+        .as_ref()
+        .context("config.json has no \"process\"")?;
+    let plan = &ctx.plan;
+
+    // 1. Default signal dispositions and an empty mask: Rust ignores SIGPIPE and `run` blocks
+    //    the signals it forwards; neither may leak into the container.
+    signals::reset_all();
+
+    // 2. Close every inherited fd but stdio, --preserve-fds/LISTEN_FDS and our channel: a
+    //    runtime's fds (containerd's stray fd 3, the state lock) must not reach the container.
+    fds::close_inherited(ctx.preserve_fds, &[chan.raw_fd()])?;
+
+    // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
+    chan.expect(&Message::Go)?;
+
+    // 4. Namespaces. The fast path already has its new ones from clone3 and only joins the
+    //    others; the two-stage path joins, unshares and forks here (see linux/namespaces.rs).
+    let joins = namespaces::open_joins(plan)?;
+    if plan.two_stage {
+        namespaces::join_all(&joins)?;
+        if plan.new_user {
+            unshare(CloneFlags::CLONE_NEWUSER).context("create user namespace")?;
+            chan.send(&Message::WriteIdMaps)?;
+            chan.expect(&Message::IdMapsWritten)?;
+        }
+        namespaces::unshare_flags(plan.new_flags & !(libc::CLONE_NEWUSER as u64))?;
+        if let Some(off) = &plan.time_offsets {
+            namespaces::write_time_offsets(off)?;
+        }
+        // pid and time namespaces apply to children only: fork the real init.
+        if let Some(pid) = clone::fork().context("fork container init")? {
+            let _ = chan.send(&Message::InitPid { pid });
+            // SAFETY: stage 1 is done; exit without running coop's destructors.
+            unsafe { libc::_exit(0) }
+        }
+    } else {
+        namespaces::join_all(&joins)?;
+    }
+    drop(joins);
+    let in_userns = plan.new_user
+        || plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    if in_userns {
+        user::become_ns_root()?;
+    }
+
+    // 5. A session of its own (and, with a terminal, the pty as controlling terminal later).
+    nix::unistd::setsid().context("setsid")?;
+
+    // 6. The cgroup namespace only now, so that it is rooted at the container's cgroup.
+    if plan.new_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP).context("create cgroup namespace")?;
+    }
+
+    // 7. oom_score_adj while we are still fully privileged.
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_context(|| format!("set oom_score_adj to {adj}"))?;
+    }
+
+    // 8. exec.fifo lives on the host: hold it by an O_PATH fd across pivot_root.
+    let fifo: OwnedFd = nix::fcntl::open(
+        ctx.fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {}", ctx.fifo.display()))?;
+
+    // 9. The filesystem: propagation, rootfs bind, mounts in order, /dev, pivot_root.
+    //    (createRuntime and createContainer hooks belong here, before pivot_root.)
+    rootfs::prepare(&rootfs::Config {
+        spec,
+        rootfs: ctx.rootfs,
+        bundle: ctx.bundle,
+        no_pivot: ctx.no_pivot,
+        in_userns,
+        cgroup_dirs: ctx.cgroup_dirs.clone(),
+        new_cgroupns: plan.new_cgroup,
+    })?;
+
+    // 10. The working directory must exist in the new root (created as root, like runc).
+    let cwd = process.cwd().clone();
+    std::fs::create_dir_all(&cwd)
+        .with_context(|| format!("create working directory {}", cwd.display()))?;
+
+    // 11. Read-only root, hostname and domainname, then sysctls: they write /proc/sys, which
+    //     the read-only paths may cover next.
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        rootfs::readonly_root()?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_context(|| format!("set hostname {h}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        let c = CString::new(d)?;
+        // SAFETY: valid pointer and length.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("set domainname {d}"));
+        }
+    }
+    for (k, v) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        rootfs::sysctl(k, v)?;
+    }
+
+    // 12. Read-only and masked paths.
+    if let Some(l) = linux {
+        rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
+        rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
+    }
+
+    // 13. Terminal: a pty of the container's devpts; the master goes to the parent.
+    if process.terminal().unwrap_or(false) {
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let master = tty::setup_console(size)?;
+        use std::os::fd::AsFd;
+        chan.send_with_fd(&Message::Console, Some(master.as_fd()))?;
+    }
+
+    // 14. A session keyring of its own, so containers do not share the host's.
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id)?;
+    }
+
+    // 15. rlimits, before the user switch drops the right to set them.
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+
+    // 16. User and capabilities: the bounding set needs CAP_SETPCAP, so it goes first; the
+    //     user switch keeps capabilities (PR_SET_KEEPCAPS) and the final sets come after.
+    if let Some(c) = process.capabilities() {
+        capabilities::drop_bounding(c)?;
+    }
+    user::switch(process.user())?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022),
+    ));
+    if let Some(c) = process.capabilities() {
+        capabilities::apply(c)?;
+    }
+
+    // 17. Working directory, environment and the executable, checked now so that create
+    //     fails (not start) when the program does not exist.
+    nix::unistd::chdir(&cwd).with_context(|| format!("chdir to {}", cwd.display()))?;
+    let env = environment(
+        process.env().as_deref().unwrap_or(&[]),
+        process.user().uid(),
+        ctx.listen_fds,
+    );
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let exe = lookup(&args[0], &path_var)?;
+
+    // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`.
+    chan.send(&Message::Ready)?;
+    *ready = true;
+    wait_for_start(&fifo)?;
+
+    // 19. (startContainer hooks, LSM labels and seccomp belong here, as late as possible.)
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("set no_new_privs");
+        }
+    }
+
+    // 20. exec.
+    exec(&exe, args, &env)
+}
+
+fn join_session_keyring(id: &str) -> Result<()> {
+    let name = CString::new(format!("_ses.{id}")).unwrap_or_default();
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // No keyring support (ENOSYS) or a restricted host (EPERM, EACCES): go on, as runc does.
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM | libc::EACCES | libc::EDQUOT)
+        ) {
+            return Err(e).context("join a new session keyring");
+        }
+    }
+    Ok(())
+}
+
+/// process.env, plus HOME when missing (from the rootfs's /etc/passwd) and LISTEN_FDS.
+fn environment(env: &[String], uid: u32, listen_fds: i32) -> Vec<String> {
+    let mut out: Vec<String> = env.to_vec();
+    let has = |out: &Vec<String>, k: &str| out.iter().any(|e| e.split('=').next() == Some(k));
+    if !has(&out, "HOME") {
+        out.push(format!(
+            "HOME={}",
+            user::home_dir(Path::new("/etc/passwd"), uid)
+        ));
+    }
+    if listen_fds > 0 && !has(&out, "LISTEN_FDS") {
+        out.push(format!("LISTEN_FDS={listen_fds}"));
+        out.push("LISTEN_PID=1".to_string());
+    }
+    out
+}
+
+/// Find the program as execvp would, with the messages runc prints (podman maps them to
+/// exit codes 126 and 127).
+pub fn lookup(name: &str, path: &str) -> Result<PathBuf> {
+    use nix::unistd::{access, AccessFlags};
+    let check = |p: &Path| -> Result<()> {
+        let meta =
+            std::fs::metadata(p).with_context(|| format!("exec {name:?}: stat {}", p.display()))?;
+        if meta.is_dir() {
+            bail!(
+                "exec {name:?}: {} is a directory: permission denied",
+                p.display()
+            );
+        }
+        access(p, AccessFlags::X_OK).map_err(|e| {
+            anyhow::anyhow!(
+                "exec {name:?}: {}: {}",
+                p.display(),
+                crate::error::errno_text(e as i32)
+            )
+        })
+    };
+    if name.contains('/') {
+        check(Path::new(name))?;
+        return Ok(PathBuf::from(name));
+    }
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            match check(&p) {
+                Ok(()) => return Ok(p),
+                Err(e) => denied = denied.or(Some(e)),
+            }
+        }
+    }
+    match denied {
+        Some(e) => Err(e),
+        None => bail!("exec {name:?}: executable file not found in $PATH"),
+    }
+}
+
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .context("open exec.fifo (is /proc mounted in the container?)")?;
+    use std::io::Write;
+    (&f).write_all(b"0").context("write exec.fifo")?;
+    Ok(())
+}
+
+fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Infallible> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_exe = CString::new(exe.as_os_str().as_bytes())?;
+    let c_args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let c_env: Vec<CString> = env
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
+    Err(std::io::Error::from(e)).with_context(|| format!("exec {}", exe.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_messages() {
+        let err = lookup("definitely-not-here", "/bin:/usr/bin").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "exec \"definitely-not-here\": executable file not found in $PATH"
+        );
+        let err = crate::error::render(&lookup("/nope/x", "").unwrap_err());
+        assert!(
+            err.ends_with("stat /nope/x: no such file or directory"),
+            "{err}"
+        );
+        assert_eq!(
+            lookup("sh", "/nonexistent:/bin").unwrap(),
+            Path::new("/bin/sh")
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("plain");
+        std::fs::write(&f, "x").unwrap();
+        let err = crate::error::render(&lookup(f.to_str().unwrap(), "").unwrap_err());
+        assert!(err.ends_with("permission denied"), "{err}");
+    }
+
+    #[test]
+    fn env_gets_home() {
+        let e = environment(&["PATH=/bin".into()], 12345, 2);
+        assert!(e.contains(&"HOME=/".to_string()));
+        assert!(e.contains(&"LISTEN_FDS=2".to_string()));
+        let e = environment(&["HOME=/x".into()], 0, 0);
+        assert_eq!(e, vec!["HOME=/x".to_string()]);
+    }
+}

@@ -1,0 +1,207 @@
+//! The parent side of starting a container's init.
+pub mod clone;
+pub mod init;
+pub mod sync;
+
+use crate::cgroups::CgroupManager;
+use crate::linux::namespaces::Plan;
+use crate::linux::user;
+use anyhow::{bail, Context, Result};
+use clone::{clone3, pidfd_open, Forked};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use sync::{Channel, Message};
+
+/// Everything init needs; it gets its copy through clone3's copy of memory.
+pub struct InitContext<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub fifo: &'a Path,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Inherited fds 3..3+N that reach the container.
+    pub preserve_fds: i32,
+    /// LISTEN_FDS passed through (included in preserve_fds).
+    pub listen_fds: i32,
+    pub plan: Plan,
+    /// The container's cgroup directories by their name under a `cgroup` mount.
+    pub cgroup_dirs: Vec<(String, PathBuf)>,
+}
+
+/// A container init that is set up and waits on exec.fifo.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The pty master when process.terminal is set.
+    pub console: Option<OwnedFd>,
+}
+
+/// Start init. On error nothing of it is left running.
+pub fn spawn(ctx: &InitContext, cgroup: &dyn CgroupManager) -> Result<Spawned> {
+    let cg_fd = cgroup.clone_into_fd();
+    match spawn_once(ctx, cgroup, cg_fd.as_ref()) {
+        Err(Failure::KilledAtBirth(e)) if cg_fd.is_some() => {
+            // A kernel bug on some hosts kills a child cloned into a cgroup that was ever
+            // written with cgroup.kill: try again, joining the cgroup through cgroup.procs.
+            log::debug!("clone3 into the cgroup failed ({e:#}); joining through cgroup.procs");
+            spawn_once(ctx, cgroup, None).map_err(Failure::into_inner)
+        }
+        r => r.map_err(Failure::into_inner),
+    }
+}
+
+enum Failure {
+    /// The child died of SIGKILL before saying anything.
+    KilledAtBirth(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    fn into_inner(self) -> anyhow::Error {
+        match self {
+            Failure::KilledAtBirth(e) | Failure::Other(e) => e,
+        }
+    }
+}
+
+fn spawn_once(
+    ctx: &InitContext,
+    cgroup: &dyn CgroupManager,
+    cg_fd: Option<&OwnedFd>,
+) -> Result<Spawned, Failure> {
+    let (parent, child) = Channel::pair().map_err(Failure::Other)?;
+    let flags = if ctx.plan.two_stage {
+        0
+    } else {
+        ctx.plan.new_flags
+    };
+    let forked = clone3(flags, cg_fd.map(|f| f.as_raw_fd()))
+        .with_context(|| format!("clone3 with namespace flags {flags:#x}"))
+        .map_err(Failure::Other)?;
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop(parent);
+            init::main(ctx, child)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child);
+    let mut st = State {
+        heard: false,
+        init_pid: None,
+        status: None,
+    };
+    let r = handshake(ctx, cgroup, &parent, pid, cg_fd.is_some(), &mut st);
+    match r {
+        Ok((ipid, ipidfd, console)) => Ok(Spawned {
+            pid: ipid,
+            pidfd: ipidfd.unwrap_or(pidfd),
+            console,
+        }),
+        Err(e) => {
+            // Leave nothing running.
+            if let Some(p) = st.init_pid {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
+            if st.status.is_none() {
+                let _ = clone::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                st.status = waitpid(Pid::from_raw(pid), None).ok();
+            }
+            if !st.heard
+                && matches!(
+                    st.status,
+                    Some(WaitStatus::Signaled(
+                        _,
+                        nix::sys::signal::Signal::SIGKILL,
+                        _
+                    ))
+                )
+            {
+                return Err(Failure::KilledAtBirth(e));
+            }
+            Err(Failure::Other(e))
+        }
+    }
+}
+
+type Handshake = (i32, Option<OwnedFd>, Option<OwnedFd>);
+
+struct State {
+    /// init said something: it was not killed at birth.
+    heard: bool,
+    /// The forked init of a two-stage start.
+    init_pid: Option<i32>,
+    /// Wait status of the clone3 child once reaped.
+    status: Option<WaitStatus>,
+}
+
+fn handshake(
+    ctx: &InitContext,
+    cgroup: &dyn CgroupManager,
+    chan: &Channel,
+    pid: i32,
+    in_unified: bool,
+    st: &mut State,
+) -> Result<Handshake> {
+    let linux = ctx.spec.linux().as_ref();
+    let uid_maps = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid_maps = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    if ctx.plan.new_user && !ctx.plan.two_stage {
+        user::write_id_maps(pid, &uid_maps, &gid_maps)?;
+    }
+    cgroup
+        .add_task(pid, in_unified)
+        .context("join the container's cgroup")?;
+    chan.send(&Message::Go).context("start container init")?;
+    let mut console = None;
+    let mut pidfd = None;
+    let mut final_pid = pid;
+    loop {
+        let Some((msg, fd)) = chan.recv()? else {
+            if final_pid == pid {
+                st.status = waitpid(Pid::from_raw(pid), None).ok();
+            }
+            bail!("{}", died(st.status));
+        };
+        st.heard = true;
+        match msg {
+            Message::WriteIdMaps => {
+                user::write_id_maps(pid, &uid_maps, &gid_maps)?;
+                chan.send(&Message::IdMapsWritten)?;
+            }
+            Message::InitPid { pid: p } => {
+                st.init_pid = Some(p);
+                final_pid = p;
+                pidfd = Some(pidfd_open(p).with_context(|| format!("pidfd_open {p}"))?);
+                // Stage 1 is done; reap it.
+                st.status = waitpid(Pid::from_raw(pid), None).ok();
+            }
+            Message::Console => console = Some(fd.context("console message without a pty fd")?),
+            Message::Ready => return Ok((final_pid, pidfd, console)),
+            Message::Error { msg } => bail!("{msg}"),
+            other => bail!("unexpected message from container init: {other:?}"),
+        }
+    }
+}
+
+/// Describe how init went away without a word.
+fn died(status: Option<WaitStatus>) -> String {
+    match status {
+        Some(WaitStatus::Exited(_, c)) => {
+            format!("container init exited with status {c} during setup")
+        }
+        Some(WaitStatus::Signaled(_, s, _)) => {
+            format!("container init was killed by {s} during setup")
+        }
+        _ => "container init exited during setup".to_string(),
+    }
+}
