@@ -137,6 +137,10 @@ fn create_locked(
     let fifo = cleanup.container.as_ref().unwrap().locked.path(store::FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_context(|| format!("create {}", fifo.display()))?;
+    // mkfifo honours the umask; the container's user (maybe unmapped root) must be able to
+    // open it for writing.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .with_context(|| format!("chmod {}", fifo.display()))?;
     let listen = fds::listen_fds();
     let ctx = InitContext {
         id: &o.id,

@@ -12,7 +12,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let locked = store.lock(&id, true)?;
     let c = match Container::load_locked(locked) {
         Ok(c) => c,
-        Err(e) if force && !is_not_found(&e) => {
+        Err(e) if force => {
             // A directory with a missing or corrupt meta.json: --force removes it.
             log::warn!(
                 "removing container {id} with unreadable state: {}",

@@ -10,7 +10,11 @@ pub fn list(store: &Store) -> Result<Vec<State>> {
     for id in store.ids()? {
         match store.lock(&id, false).and_then(Container::load_locked) {
             Ok(c) => out.push(State::of(&c)),
-            Err(e) => log::warn!("skipping {id}: {}", crate::error::render(&e)),
+            Err(e) => log::warn!(
+                "skipping {}: unreadable state: {}",
+                store.dir(&id).display(),
+                crate::error::render(&e)
+            ),
         }
     }
     Ok(out)
