@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian 12, as root), builds coop and runs
+# every tier: unit tests, integration tests with real containers, and real clients (podman,
+# containerd). Requires a Rust toolchain (cargo) on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "scripts/test.sh: cargo (Rust 1.80+) is required" >&2; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  busybox-static podman containerd runc conmon libseccomp-dev pkg-config \
+  iptables uidmap >/dev/null
+
+cargo build --release --locked
+echo "== unit tests"
+cargo test --release --locked --lib --bins
+echo "== integration tests (real containers)"
+cargo test --release --locked --test integration -- --test-threads=2
+echo "== real clients"
+failed=0
+for client in integration/clients/*.sh; do
+  echo "-- $client"
+  bash "$client" "$PWD/target/release/coop" || failed=$((failed + 1))
+done
+[ "$failed" = 0 ] || { echo "$failed client suite(s) failed" >&2; exit 1; }
