@@ -93,8 +93,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     let has = |t| types.contains(&t);
-    if !has(LinuxNamespaceType::Mount) {
-        bail!("config.json: a mount namespace is required (\"linux.namespaces\" has no \"mount\")");
+    let restricts = linux.is_some_and(|l| {
+        l.masked_paths().as_ref().is_some_and(|m| !m.is_empty())
+            || l.readonly_paths().as_ref().is_some_and(|m| !m.is_empty())
+    });
+    if restricts && !has(LinuxNamespaceType::Mount) {
+        bail!("config.json: masked and read-only paths need a mount namespace (\"linux.namespaces\" has no \"mount\")");
     }
     let new_ns = |t: LinuxNamespaceType| {
         linux
@@ -175,8 +179,11 @@ mod tests {
                 Box::new(|v| v["linux"]["namespaces"][1]["type"] = "mount".into()),
             ),
             (
-                "mount namespace is required",
-                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([])),
+                "need a mount namespace",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] = serde_json::json!([]);
+                    v["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore"]);
+                }),
             ),
             (
                 "process.args",

@@ -40,14 +40,15 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     let spec = spec::load(&bundle)?;
     spec::validate(&spec)?;
     let rootfs = spec::rootfs(&spec, &bundle)?;
-    let process = spec
+    let terminal = spec
         .process()
         .as_ref()
-        .context("config.json has no \"process\"")?;
-    if process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.relay_tty {
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && o.console_socket.is_none() && !o.relay_tty {
         bail!("process.terminal is set: --console-socket is required");
     }
-    if o.console_socket.is_some() && !process.terminal().unwrap_or(false) {
+    if o.console_socket.is_some() && !terminal {
         bail!("--console-socket given but process.terminal is not set");
     }
     let locked = store.create(&o.id)?;

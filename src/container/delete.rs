@@ -25,27 +25,29 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     };
     match c.meta.status {
         Status::Stopped => {}
-        // A created container never ran anything of the user's; runc deletes it without
-        // --force and clients rely on that.
-        Status::Created | Status::Creating => kill_and_wait(&c)?,
-        Status::Running | Status::Paused if force => kill_and_wait(&c)?,
-        Status::Running | Status::Paused => {
+        // The spec: deleting a container that is not stopped is an error. (runc deletes a
+        // created one anyway; clients follow `delete` with `delete --force`, which works.)
+        Status::Created | Status::Creating | Status::Running | Status::Paused if force => {
+            kill_and_wait(&c)?
+        }
+        Status::Created | Status::Creating | Status::Running | Status::Paused => {
             return Err(c.wrong_state("delete").into());
         }
     }
     destroy(c)
 }
 
-fn is_not_found(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<crate::error::Error>(),
-        Some(crate::error::Error::NotFound(_))
-    )
-}
-
 /// Remove what the container left: its cgroup and its state directory.
 /// (poststop hooks run here, after the container is gone, before delete returns.)
 pub fn destroy(c: Container) -> Result<()> {
+    // Without a mount namespace of its own the container's mounts are in ours.
+    let shares_mount_ns = c.spec().ok().is_some_and(|s| {
+        !crate::linux::namespaces::plan(s.linux().as_ref())
+            .has(oci_spec::runtime::LinuxNamespaceType::Mount)
+    });
+    if shares_mount_ns {
+        crate::linux::rootfs::unmount_below(&c.meta.rootfs)?;
+    }
     let cg = cgroups::manager(c.meta.cgroup.clone());
     cg.destroy()
         .with_context(|| format!("remove cgroup of container {}", c.id()))?;

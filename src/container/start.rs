@@ -51,6 +51,13 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
+    if c.spec()?.process().is_none() {
+        // init was released and exits: there is nothing to run.
+        bail!(
+            "container {} has no process in its config.json: cannot start",
+            c.id()
+        );
+    }
     c.set_status(Status::Running, "start")?;
     c.save()?;
     // (poststart hooks run here: after the user process started, before start returns.)

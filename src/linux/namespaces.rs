@@ -68,6 +68,15 @@ pub fn plan(linux: Option<&Linux>) -> Plan {
     p
 }
 
+impl Plan {
+    /// Whether the container has a namespace of this type (new or joined).
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.new_flags & t as u64 != 0
+            || (t == LinuxNamespaceType::Cgroup && self.new_cgroup)
+            || self.joins.iter().any(|(j, _)| *j == t)
+    }
+}
+
 /// Open every namespace to join before joining any (paths resolve in coop's namespaces).
 pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
     plan.joins

@@ -23,6 +23,9 @@ pub struct Config<'a> {
     /// `cgroup` mount ("" for a pure v2 host: the whole mount).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     pub new_cgroupns: bool,
+    /// False when the config shares the host's mount namespace: then nothing may change the
+    /// host's propagation, and chroot replaces pivot_root (as runc does).
+    pub mount_ns: bool,
 }
 
 const NONE: Option<&str> = None;
@@ -41,16 +44,18 @@ pub fn prepare(cfg: &Config) -> Result<()> {
         Some("private") | Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    mount(NONE, "/", NONE, start, NONE).context("set propagation of /")?;
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(cfg.rootfs),
-        cfg.rootfs,
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .with_context(|| format!("bind mount rootfs {}", cfg.rootfs.display()))?;
+    if cfg.mount_ns {
+        mount(NONE, "/", NONE, start, NONE).context("set propagation of /")?;
+        // pivot_root needs the new root to be a mount point.
+        mount(
+            Some(cfg.rootfs),
+            cfg.rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_context(|| format!("bind mount rootfs {}", cfg.rootfs.display()))?;
+    }
     let root: OwnedFd = std::fs::File::open(cfg.rootfs)
         .with_context(|| format!("open rootfs {}", cfg.rootfs.display()))?
         .into();
@@ -77,6 +82,12 @@ pub fn prepare(cfg: &Config) -> Result<()> {
         let r = devices::setup(&root, &spec_devs, cfg.in_userns);
         nix::sys::stat::umask(old);
         r?;
+    }
+    if !cfg.mount_ns {
+        // The mounts above stay in the host's table; delete unmounts them.
+        nix::unistd::chroot(cfg.rootfs).context("chroot to rootfs")?;
+        nix::unistd::chdir("/").context("chdir to /")?;
+        return Ok(());
     }
     if cfg.no_pivot {
         move_root(cfg.rootfs)?;
@@ -482,4 +493,26 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
 pub fn sysctl(key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     std::fs::write(&path, value).with_context(|| format!("set sysctl {key}={value}"))
+}
+
+/// Unmount everything mounted at or below `rootfs` in our mount namespace, deepest first:
+/// what a container without its own mount namespace left in the host's mount table.
+pub fn unmount_below(rootfs: &Path) -> Result<()> {
+    let mi =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let mut points: Vec<PathBuf> = mi
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(rootfs) && p != rootfs)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for p in points {
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("unmount {}", p.display())),
+        }
+    }
+    Ok(())
 }

@@ -37,10 +37,8 @@ pub fn main(ctx: &InitContext, chan: Channel) -> ! {
 fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref();
-    let process = spec
-        .process()
-        .as_ref()
-        .context("config.json has no \"process\"")?;
+    // The spec requires a process only at start: create works without one, start fails.
+    let process = spec.process().as_ref();
     let plan = &ctx.plan;
 
     // 1. Default signal dispositions and an empty mask: Rust ignores SIGPIPE and `run` blocks
@@ -96,7 +94,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     }
 
     // 7. oom_score_adj while we are still fully privileged.
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .with_context(|| format!("set oom_score_adj to {adj}"))?;
     }
@@ -119,10 +117,13 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         in_userns,
         cgroup_dirs: ctx.cgroup_dirs.clone(),
         new_cgroupns: plan.new_cgroup,
+        mount_ns: plan.has(oci_spec::runtime::LinuxNamespaceType::Mount),
     })?;
 
     // 10. The working directory must exist in the new root (created as root, like runc).
-    let cwd = process.cwd().clone();
+    let cwd = process
+        .map(|p| p.cwd().clone())
+        .unwrap_or_else(|| PathBuf::from("/"));
     std::fs::create_dir_all(&cwd)
         .with_context(|| format!("create working directory {}", cwd.display()))?;
 
@@ -162,7 +163,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     }
 
     // 13. Terminal: a pty of the container's devpts; the master goes to the parent.
-    if process.terminal().unwrap_or(false) {
+    if let Some(process) = process.filter(|p| p.terminal().unwrap_or(false)) {
         let size = process
             .console_size()
             .as_ref()
@@ -176,6 +177,13 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     if !ctx.no_new_keyring {
         join_session_keyring(ctx.id)?;
     }
+
+    let Some(process) = process else {
+        chan.send(&Message::Ready)?;
+        *ready = true;
+        wait_for_start(&fifo)?;
+        bail!("config.json has no \"process\": nothing to start");
+    };
 
     // 15. rlimits, before the user switch drops the right to set them.
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
