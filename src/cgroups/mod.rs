@@ -211,11 +211,11 @@ pub fn expand_systemd(path: &str) -> Option<String> {
     Some(format!("{out}/{unit}"))
 }
 
-/// The logical cgroup path for a container: the spec's cgroupsPath, or `/coop/<id>`.
-pub fn logical_path(spec_path: Option<&Path>, id: &str) -> String {
+/// The logical cgroup path for a container: the spec's cgroupsPath, or coop's default.
+pub fn logical_path(spec_path: Option<&Path>, default: &str) -> String {
     match spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty()) {
         Some(p) => expand_systemd(p).unwrap_or_else(|| p.to_string()),
-        None => format!("/coop/{id}"),
+        None => default.to_string(),
     }
 }
 
@@ -297,7 +297,7 @@ mod tests {
         );
         assert_eq!(expand_systemd("-.slice:p:x").unwrap(), "/p-x.scope");
         assert_eq!(expand_systemd("/a/b"), None);
-        assert_eq!(logical_path(None, "id"), "/coop/id");
-        assert_eq!(logical_path(Some(Path::new("/a/b")), "id"), "/a/b");
+        assert_eq!(logical_path(None, "/coop/id"), "/coop/id");
+        assert_eq!(logical_path(Some(Path::new("/a/b")), "/coop/id"), "/a/b");
     }
 }

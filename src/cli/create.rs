@@ -25,6 +25,15 @@ pub struct Args {
     /// Pass N extra inherited fds (3..3+N) to the container
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Sandbox to join; the container's own id makes it the sandbox's root
+    #[arg(long)]
+    pub sandbox: Option<String>,
+    /// With --sandbox: also join the sandbox's pid namespace
+    #[arg(long = "share-pid")]
+    pub share_pid: bool,
+    /// With --sandbox on the root: JSON LinuxResources for the whole sandbox's cgroup
+    #[arg(long = "sandbox-resources")]
+    pub sandbox_resources: Option<PathBuf>,
 }
 
 impl Args {
@@ -38,6 +47,9 @@ impl Args {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             relay_tty: false,
+            sandbox: self.sandbox.clone(),
+            share_pid: self.share_pid,
+            sandbox_resources: self.sandbox_resources.clone(),
         }
     }
 }

@@ -15,10 +15,18 @@ pub struct Args {
     /// Only print ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only the containers of this sandbox (an id prefix works)
+    #[arg(long)]
+    pub sandbox: Option<String>,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let states = crate::container::list::list(&g.store())?;
+    let store = g.store();
+    let mut states = crate::container::list::list(&store)?;
+    if let Some(sb) = &a.sandbox {
+        let sb = store.resolve(sb)?;
+        states.retain(|s| s.sandbox.as_deref() == Some(sb.as_str()));
+    }
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for s in &states {
@@ -27,7 +35,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     } else if a.format == Format::Json {
         writeln!(out, "{}", serde_json::to_string(&states)?)?;
     } else {
-        let rows: Vec<[String; 6]> = states
+        // runc's columns, with SANDBOX before OWNER.
+        let rows: Vec<[String; 7]> = states
             .iter()
             .map(|s| {
                 [
@@ -36,23 +45,28 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                     s.status.to_string(),
                     s.bundle.display().to_string(),
                     s.created.clone(),
+                    s.sandbox.clone().unwrap_or_else(|| "-".to_string()),
                     s.owner.clone(),
                 ]
             })
             .collect();
-        let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
-        let mut w = [0usize; 6];
+        let head = [
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED", "SANDBOX", "OWNER",
+        ]
+        .map(String::from);
+        let mut w = [0usize; 7];
         for r in std::iter::once(&head).chain(rows.iter()) {
             for (i, c) in r.iter().enumerate() {
                 w[i] = w[i].max(c.len());
             }
         }
         for r in std::iter::once(&head).chain(rows.iter()) {
+            let last = r.len() - 1;
             let line: Vec<String> = r
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    if i == 5 {
+                    if i == last {
                         c.clone()
                     } else {
                         format!("{c:<width$}", width = w[i])

@@ -1,4 +1,5 @@
 //! `create`: set up a container whose init waits on exec.fifo.
+use super::sandbox::{self, Role};
 use super::store::{self, Store};
 use super::{Container, Meta, Status};
 use crate::cgroups::{self, CgroupManager};
@@ -20,6 +21,12 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// A foreground `run` relays the terminal itself; everyone else needs a console socket.
     pub relay_tty: bool,
+    /// `--sandbox ID`: this container's own id makes it a sandbox root, another id a member.
+    pub sandbox: Option<String>,
+    /// A member also joins the sandbox's pid namespace.
+    pub share_pid: bool,
+    /// JSON LinuxResources for the sandbox cgroup (a root's create only).
+    pub sandbox_resources: Option<PathBuf>,
 }
 
 /// What a successful create leaves to its caller.
@@ -37,8 +44,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         .bundle
         .canonicalize()
         .with_context(|| format!("bundle {}", o.bundle.display()))?;
-    let spec = spec::load(&bundle)?;
+    let mut spec = spec::load(&bundle)?;
     spec::validate(&spec)?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let mut role = sandbox::role(&o.id, &annotations, o.sandbox.as_deref())?;
+    if o.sandbox_resources.is_some() && role != Role::Root {
+        bail!("--sandbox-resources is only for a sandbox's root container");
+    }
     let rootfs = spec::rootfs(&spec, &bundle)?;
     let terminal = spec
         .process()
@@ -51,6 +63,19 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     if o.console_socket.is_some() && !terminal {
         bail!("--console-socket given but process.terminal is not set");
     }
+    // A member holds its sandbox root's lock (shared) until it is created: the root cannot be
+    // deleted under it. Root first, then our own: the order delete uses too.
+    let _root = match &role {
+        Role::Member { sandbox } => {
+            let root = sandbox::join(store, sandbox, &mut spec, o.share_pid)?;
+            // `--sandbox` may name a prefix: from here on, the full id.
+            role = Role::Member {
+                sandbox: root.meta.id.clone(),
+            };
+            Some(root)
+        }
+        _ => None,
+    };
     let locked = store.create(&o.id)?;
     let meta = Meta {
         id: o.id.clone(),
@@ -69,14 +94,19 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         created: crate::logger::rfc3339_now(),
         owner: nix::unistd::getuid().as_raw(),
         cgroup: Default::default(),
-        sandbox_id: o.id.clone(),
+        sandbox_id: match &role {
+            Role::Member { sandbox } => sandbox.clone(),
+            _ => o.id.clone(),
+        },
+        sandbox_root: role == Role::Root,
+        sandbox_cgroup: None,
     };
     let mut cleanup = Cleanup {
         container: Some(Container { meta, locked }),
         cgroup: None,
         pidfd: None,
     };
-    match create_locked(&mut cleanup, o, &spec, &bundle, &rootfs) {
+    match create_locked(&mut cleanup, o, &spec, &bundle, &rootfs, &role) {
         Ok(c) => Ok(c),
         Err(e) => {
             cleanup.run();
@@ -106,6 +136,9 @@ impl Cleanup {
         }
         // Removed while the lock is still held.
         if let Some(c) = self.container.take() {
+            if let Some(sb) = &c.meta.sandbox_cgroup {
+                let _ = cgroups::manager(sb.clone()).destroy();
+            }
             let _ = c.locked.remove();
         }
     }
@@ -117,9 +150,27 @@ fn create_locked(
     spec: &oci_spec::runtime::Spec,
     bundle: &Path,
     rootfs: &Path,
+    role: &Role,
 ) -> Result<Created> {
     let linux = spec.linux().as_ref();
-    let logical = cgroups::logical_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id);
+    if role == &Role::Root && linux.and_then(|l| l.cgroups_path().as_ref()).is_none() {
+        // The sandbox cgroup that the root and its members share.
+        let sb = cgroups::new_manager(&sandbox::sandbox_cgroup(&o.id))?;
+        let c = cleanup.container.as_mut().expect("container");
+        c.meta.sandbox_cgroup = Some(sb.paths().clone());
+        c.save()?;
+        sb.create()?;
+        if let Some(f) = &o.sandbox_resources {
+            let data = std::fs::read(f).with_context(|| format!("read {}", f.display()))?;
+            let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&data)
+                .with_context(|| format!("invalid resources in {}", f.display()))?;
+            sb.apply(&r).context("apply --sandbox-resources")?;
+        }
+    }
+    let logical = cgroups::logical_path(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &sandbox::default_cgroup(&o.id, role),
+    );
     let cg = cgroups::new_manager(&logical)?;
     {
         let c = cleanup.container.as_mut().expect("container");

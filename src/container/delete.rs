@@ -1,8 +1,8 @@
 //! `delete`: remove a stopped container (with `--force`, kill a living one first).
-use super::{Container, Status, Store};
+use super::{sandbox, Container, Status, Store};
 use crate::cgroups;
 use crate::process::clone::{pidfd_open, pidfd_send_signal};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -23,6 +23,20 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    if c.meta.sandbox_root {
+        // The sandbox goes down with its root: members first (we hold the root's lock, so no
+        // member is being created meanwhile).
+        for m in sandbox::members(store, &id)? {
+            let member = Container::load(store, &m, true)?;
+            if member.meta.status != Status::Stopped {
+                if !force {
+                    bail!("sandbox {id} still has a living container {m}: cannot delete (use --force)");
+                }
+                kill_and_wait(&member)?;
+            }
+            destroy(member)?;
+        }
+    }
     match c.meta.status {
         Status::Stopped => {}
         // The spec: deleting a container that is not stopped is an error. (runc deletes a
@@ -49,8 +63,15 @@ pub fn destroy(c: Container) -> Result<()> {
         crate::linux::rootfs::unmount_below(&c.meta.rootfs)?;
     }
     let cg = cgroups::manager(c.meta.cgroup.clone());
+    // Processes may outlive init (no pid namespace, or a member whose sandbox died).
+    let _ = cg.kill_all(libc::SIGKILL);
     cg.destroy()
         .with_context(|| format!("remove cgroup of container {}", c.id()))?;
+    if let Some(sb) = &c.meta.sandbox_cgroup {
+        cgroups::manager(sb.clone())
+            .destroy()
+            .with_context(|| format!("remove sandbox cgroup of {}", c.id()))?;
+    }
     c.locked.remove()
 }
 

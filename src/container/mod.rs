@@ -4,6 +4,7 @@ pub mod delete;
 pub mod kill;
 pub mod list;
 pub mod run;
+pub mod sandbox;
 pub mod start;
 pub mod state;
 pub mod status;
@@ -40,6 +41,12 @@ pub struct Meta {
     pub cgroup: CgroupPaths,
     /// The sandbox this container belongs to (its own id for a standalone container).
     pub sandbox_id: String,
+    /// This container owns the sandbox `sandbox_id` (== its id).
+    #[serde(default)]
+    pub sandbox_root: bool,
+    /// The sandbox cgroup coop made for a root, removed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_cgroup: Option<CgroupPaths>,
 }
 
 /// A container loaded under its directory lock.
@@ -70,6 +77,13 @@ impl Container {
         let mut meta: Meta = serde_json::from_slice(&data)
             .with_context(|| format!("corrupt state file {}", path.display()))?;
         meta.status = refresh(&meta);
+        if meta.status != Status::Stopped
+            && meta.sandbox_id != meta.id
+            && !sandbox::root_alive(&locked.dir, &meta.sandbox_id)
+        {
+            // A member goes down with its sandbox.
+            meta.status = Status::Stopped;
+        }
         Ok(Container { meta, locked })
     }
 
@@ -156,6 +170,8 @@ mod tests {
             owner: 0,
             cgroup: Default::default(),
             sandbox_id: id.into(),
+            sandbox_root: false,
+            sandbox_cgroup: None,
         }
     }
 

@@ -18,11 +18,20 @@ pub struct State {
     pub created: String,
     pub owner: String,
     pub annotations: BTreeMap<String, String>,
+    /// The sandbox, for sandbox roots and members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 impl State {
     pub fn of(c: &Container) -> State {
         let m = &c.meta;
+        let in_sandbox = m.sandbox_root || m.sandbox_id != m.id;
+        let sandbox = in_sandbox.then(|| m.sandbox_id.clone());
+        let mut annotations = m.annotations.clone();
+        if let Some(s) = &sandbox {
+            annotations.insert(super::sandbox::STATE_ANNOTATION.to_string(), s.clone());
+        }
         State {
             oci_version: m.oci_version.clone(),
             id: m.id.clone(),
@@ -37,7 +46,8 @@ impl State {
             rootfs: m.rootfs.clone(),
             created: m.created.clone(),
             owner: owner_name(m.owner),
-            annotations: m.annotations.clone(),
+            annotations,
+            sandbox,
         }
     }
 }
