@@ -52,6 +52,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         bail!("--sandbox-resources is only for a sandbox's root container");
     }
     let rootfs = spec::rootfs(&spec, &bundle)?;
+    crate::linux::lsm::validate(
+        spec.process()
+            .as_ref()
+            .and_then(|p| p.apparmor_profile().as_deref()),
+    )?;
     let terminal = spec
         .process()
         .as_ref()

@@ -1,6 +1,27 @@
 //! Reading /proc: process start times (to tell a live container from a reused pid).
 use std::fs;
 
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Refuse to write through a path that is not on procfs: a container's /proc may be a bind
+/// of something else, and writes meant for the kernel would land there.
+pub fn require_procfs(path: &std::path::Path) -> anyhow::Result<()> {
+    let st = nix::sys::statfs::statfs(path).map_err(|e| {
+        anyhow::anyhow!(
+            "statfs {}: {}",
+            path.display(),
+            crate::error::errno_text(e as i32)
+        )
+    })?;
+    if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+        anyhow::bail!(
+            "{} is not on procfs: refusing to write to it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// State letter and start time (field 22, clock ticks since boot) of a process, or None when
 /// it does not exist.
 pub fn stat(pid: i32) -> Option<(char, u64)> {

@@ -123,6 +123,17 @@ fn mount_one(cfg: &Config, root: &OwnedFd, m: &Mount) -> Result<()> {
     let target = safepath::fd_path(&dest);
     let flags = o.flags;
     let mut data = o.data_string();
+    let label = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    if let Some(ctx) = super::lsm::mount_label_option(&typ, label) {
+        data = Some(match data {
+            Some(d) => format!("{d},{ctx}"),
+            None => ctx,
+        });
+    }
     let mut r = mount(
         Some(source.as_str()),
         target.as_str(),
@@ -491,6 +502,7 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
 
 /// sysctl: write /proc/sys/<key with dots as slashes>.
 pub fn sysctl(key: &str, value: &str) -> Result<()> {
+    super::procfs::require_procfs(Path::new("/proc/sys"))?;
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     std::fs::write(&path, value).with_context(|| format!("set sysctl {key}={value}"))
 }

@@ -24,6 +24,32 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
     Ok(())
 }
 
+/// Hand our stdio pipes and sockets (which the container inherits) to the container's root, so
+/// it can reopen /proc/self/fd/N. Devices are left alone: a runtime that fchowns a stdio fd
+/// pointing at /dev/null changes the host's /dev/null.
+pub fn chown_stdio(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) {
+    let host = |maps: &[LinuxIdMapping]| {
+        maps.iter()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    let (Some(uid), Some(gid)) = (host(uids), host(gids)) else {
+        return;
+    };
+    for fd in 0..3 {
+        // SAFETY: stdio fds stay open for the duration of this call.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = nix::sys::stat::fstat(bfd) else {
+            continue;
+        };
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
+            // SAFETY: fchown on an fd number; failure is harmless and ignored.
+            unsafe { libc::fchown(fd, uid, gid) };
+        }
+    }
+}
+
 /// Become root of a new user namespace (after the parent wrote its maps).
 pub fn become_ns_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))

@@ -44,6 +44,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     // 1. Default signal dispositions and an empty mask: Rust ignores SIGPIPE and `run` blocks
     //    the signals it forwards; neither may leak into the container.
     signals::reset_all();
+    // Non-dumpable while we are coop: no process of the container may open our
+    // /proc/PID/exe (the host's coop binary) or our memory. execve resets it.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
     // 2. Close every inherited fd but stdio, --preserve-fds/LISTEN_FDS and our channel: a
     //    runtime's fds (containerd's stray fd 3, the state lock) must not reach the container.
@@ -95,6 +99,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 7. oom_score_adj while we are still fully privileged.
     if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
+        crate::linux::procfs::require_procfs(Path::new("/proc/self"))?;
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .with_context(|| format!("set oom_score_adj to {adj}"))?;
     }
@@ -204,6 +209,15 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     // 17. Working directory, environment and the executable, checked now so that create
     //     fails (not start) when the program does not exist.
     nix::unistd::chdir(&cwd).with_context(|| format!("chdir to {}", cwd.display()))?;
+    // The working directory must be inside the new root (no leaked host directory); checked
+    // here, long before seccomp could block getcwd.
+    let here = nix::unistd::getcwd().context("getcwd")?;
+    if !here.is_absolute() || here.starts_with("(unreachable)") {
+        bail!(
+            "working directory {} is outside the container's root",
+            cwd.display()
+        );
+    }
     let env = environment(
         process.env().as_deref().unwrap_or(&[]),
         process.user().uid(),
@@ -222,7 +236,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     *ready = true;
     wait_for_start(&fifo)?;
 
-    // 19. (startContainer hooks, LSM labels and seccomp belong here, as late as possible.)
+    // 19. LSM labels for the exec, then (startContainer hooks and seccomp) as late as possible.
+    crate::linux::lsm::set_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     if process.no_new_privileges().unwrap_or(false) {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

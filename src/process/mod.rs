@@ -158,6 +158,9 @@ fn handshake(
     if ctx.plan.new_user && !ctx.plan.two_stage {
         user::write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
+    if ctx.plan.new_user {
+        user::chown_stdio(&uid_maps, &gid_maps);
+    }
     cgroup
         .add_task(pid, in_unified)
         .context("join the container's cgroup")?;
