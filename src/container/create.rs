@@ -82,6 +82,15 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         _ => None,
     };
     let locked = store.create(&o.id)?;
+    if role == Role::Root {
+        match sandbox::mount_shm(&locked.dir) {
+            Ok(shm) => sandbox::use_sandbox_shm(&mut spec, &shm),
+            Err(e) => {
+                let _ = locked.remove();
+                return Err(e);
+            }
+        }
+    }
     let meta = Meta {
         id: o.id.clone(),
         bundle: bundle.clone(),
@@ -141,6 +150,9 @@ impl Cleanup {
         }
         // Removed while the lock is still held.
         if let Some(c) = self.container.take() {
+            if c.meta.sandbox_root {
+                sandbox::unmount_shm(&c.locked.dir);
+            }
             if let Some(sb) = &c.meta.sandbox_cgroup {
                 let _ = cgroups::manager(sb.clone()).destroy();
             }

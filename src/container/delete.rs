@@ -72,6 +72,9 @@ pub fn destroy(c: Container) -> Result<()> {
             .destroy()
             .with_context(|| format!("remove sandbox cgroup of {}", c.id()))?;
     }
+    if c.meta.sandbox_root {
+        sandbox::unmount_shm(&c.locked.dir);
+    }
     c.locked.remove()
 }
 

@@ -158,11 +158,58 @@ pub fn join(store: &Store, sandbox: &str, spec: &mut Spec, share_pid: bool) -> R
         linux.set_gid_mappings(rl.and_then(|l| l.gid_mappings().clone()));
     }
     linux.set_namespaces(Some(namespaces));
+    // Sharing ipc means sharing POSIX shared memory too.
+    use_sandbox_shm(spec, &store.dir(&id).join(SHM_DIR));
     // The root's pid was read under its lock; make sure it is still that process.
     if !root.is_alive() {
         bail!("sandbox {id} is stopped: it must be running to add a container");
     }
     Ok(root)
+}
+
+/// The sandbox's /dev/shm: a tmpfs on the host in the root's state directory, bound into the
+/// root and every member (as CRI runtimes do), so members see each other's shared memory.
+pub const SHM_DIR: &str = "shm";
+
+pub fn mount_shm(root_dir: &Path) -> Result<std::path::PathBuf> {
+    use nix::mount::{mount, MsFlags};
+    let dir = root_dir.join(SHM_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    mount(
+        Some("shm"),
+        &dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .with_context(|| format!("mount the sandbox's shm at {}", dir.display()))?;
+    Ok(dir)
+}
+
+pub fn unmount_shm(root_dir: &Path) {
+    let dir = root_dir.join(SHM_DIR);
+    let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
+}
+
+/// Replace a tmpfs on /dev/shm with a bind of the sandbox's shm.
+pub fn use_sandbox_shm(spec: &mut Spec, shm: &Path) {
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == Path::new("/dev/shm"))
+        {
+            if m.typ().as_deref() == Some("tmpfs") {
+                m.set_typ(Some("bind".to_string()));
+                m.set_source(Some(shm.to_path_buf()));
+                m.set_options(Some(vec![
+                    "rbind".into(),
+                    "nosuid".into(),
+                    "nodev".into(),
+                    "noexec".into(),
+                ]));
+            }
+        }
+    }
 }
 
 fn proc_name(t: LinuxNamespaceType) -> &'static str {
