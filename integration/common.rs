@@ -1,0 +1,238 @@
+//! Helpers: the rootfs, bundles, running coop, reading state.
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub fn coop_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_coop")
+}
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests create real containers and must run as root"
+    );
+}
+
+/// A busybox rootfs shared (read-only in spirit) by every test of this run.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        require_root();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("busybox-static is needed (apt-get install busybox-static)");
+        let dir = std::env::temp_dir().join(format!("coop-it-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+        let list = Command::new(dir.join("bin/busybox"))
+            .arg("--list")
+            .output()
+            .unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let link = dir.join("bin").join(applet);
+            if !link.exists() {
+                std::os::unix::fs::symlink("busybox", link).unwrap();
+            }
+        }
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+        std::fs::set_permissions(
+            dir.join("tmp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
+        dir
+    })
+}
+
+/// One test's state directory and bundle.
+pub struct Env {
+    pub root: tempfile::TempDir,
+    pub bundle: tempfile::TempDir,
+}
+
+impl Env {
+    /// A bundle whose process runs `args`; `patch` edits the default config.
+    pub fn new(args: &[&str], patch: impl FnOnce(&mut Value)) -> Env {
+        require_root();
+        let root = tempfile::Builder::new()
+            .prefix("coop-it-root")
+            .tempdir()
+            .unwrap();
+        let bundle = tempfile::Builder::new()
+            .prefix("coop-it-bundle")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(coop_bin())
+            .arg("spec")
+            .arg("--bundle")
+            .arg(bundle.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "coop spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut cfg: Value =
+            serde_json::from_slice(&std::fs::read(bundle.path().join("config.json")).unwrap())
+                .unwrap();
+        cfg["root"] = json!({"path": rootfs(), "readonly": false});
+        cfg["process"]["terminal"] = json!(false);
+        cfg["process"]["args"] = json!(args);
+        patch(&mut cfg);
+        let env = Env { root, bundle };
+        env.write_config(&cfg);
+        env
+    }
+
+    pub fn write_config(&self, cfg: &Value) {
+        std::fs::write(
+            self.bundle.path().join("config.json"),
+            serde_json::to_vec_pretty(cfg).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(coop_bin());
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run coop to completion. stdout and stderr go to files, not pipes: a created container
+    /// inherits them and keeps them open, so reading a pipe to its end would wait for it.
+    pub fn coop(&self, args: &[&str]) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+        let status = self
+            .cmd(args)
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
+    }
+
+    /// Run coop and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.coop(args);
+        assert!(
+            out.status.success(),
+            "coop {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn bundle_path(&self) -> &str {
+        self.bundle.path().to_str().unwrap()
+    }
+
+    pub fn create(&self, id: &str) {
+        self.ok(&["create", "--bundle", self.bundle_path(), id]);
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn pid(&self, id: &str) -> i32 {
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
+
+    /// Wait (up to 10 s) until the container reports `status`.
+    pub fn wait_status(&self, id: &str, status: &str) {
+        for _ in 0..200 {
+            if self.status(id) == status {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("container {id} never became {status}: {}", self.status(id));
+    }
+
+    /// Ids left under --root.
+    pub fn left(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Never leave a container behind, whatever the test did.
+        for id in self.left() {
+            let _ = self.coop(&["delete", "--force", &id]);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The container's cgroup directories coop makes by default, on this host.
+pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![];
+    for h in ["memory", "pids", "cpu", "unified"] {
+        let base = Path::new("/sys/fs/cgroup").join(h);
+        if base.exists() {
+            dirs.push(base.join("coop").join(id));
+        }
+    }
+    if dirs.is_empty() {
+        dirs.push(Path::new("/sys/fs/cgroup/coop").join(id));
+    }
+    dirs
+}
+
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn process_exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}

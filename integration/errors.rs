@@ -1,0 +1,144 @@
+//! Bad input: a one-line error naming the object and the cause, a non-zero exit, and nothing
+//! left behind (no state directory, no cgroup, no process).
+use crate::common::*;
+use serde_json::json;
+
+/// create must fail with `want` in its one-line error and leave nothing.
+fn create_fails(env: &Env, id: &str, want: &str) {
+    let out = env.coop(&["create", "--bundle", env.bundle_path(), id]);
+    assert!(!out.status.success(), "create {id} succeeded");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(want), "want {want:?} in {err:?}");
+    assert!(env.left().is_empty(), "left behind: {:?}", env.left());
+    for d in default_cgroup_dirs(id) {
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
+}
+
+#[test]
+fn missing_config() {
+    let env = Env::new(&["true"], |_| {});
+    std::fs::remove_file(env.bundle.path().join("config.json")).unwrap();
+    create_fails(&env, &unique("e"), "config.json: no such file or directory");
+}
+
+#[test]
+fn malformed_config_reports_line_and_column() {
+    let env = Env::new(&["true"], |_| {});
+    std::fs::write(
+        env.bundle.path().join("config.json"),
+        "{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}",
+    )
+    .unwrap();
+    create_fails(&env, &unique("e"), "line 3 column");
+}
+
+#[test]
+fn missing_rootfs() {
+    let env = Env::new(&["true"], |c| {
+        c["root"]["path"] = json!("/nonexistent/rootfs")
+    });
+    create_fails(
+        &env,
+        &unique("e"),
+        "rootfs /nonexistent/rootfs: no such file or directory",
+    );
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let env = Env::new(&["true"], |c| {
+        c["linux"]["namespaces"][0]["type"] = json!("bogus")
+    });
+    create_fails(&env, &unique("e"), "unknown variant `bogus`");
+}
+
+#[test]
+fn executable_not_found() {
+    let env = Env::new(&["nosuchprog"], |_| {});
+    create_fails(
+        &env,
+        &unique("e"),
+        "exec \"nosuchprog\": executable file not found in $PATH",
+    );
+}
+
+#[test]
+fn invalid_ids() {
+    let env = Env::new(&["true"], |_| {});
+    for id in ["a/b", "..", "with space"] {
+        let out = env.coop(&["create", "--bundle", env.bundle_path(), id]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(env.left().is_empty());
+}
+
+#[test]
+fn duplicate_id_leaves_the_first_alone() {
+    let env = Env::new(&["sleep", "100"], |_| {});
+    let id = unique("dup");
+    env.create(&id);
+    let pid = env.pid(&id);
+    let out = env.coop(&["create", "--bundle", env.bundle_path(), &id]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("coop: container {id} already exists")
+    );
+    assert_eq!(env.pid(&id), pid);
+    assert_eq!(env.status(&id), "created");
+}
+
+#[test]
+fn unknown_container() {
+    let env = Env::new(&["true"], |_| {});
+    for verb in ["state", "start", "kill", "delete"] {
+        let out = env.coop(&[verb, "nothere"]);
+        assert!(!out.status.success());
+        assert_eq!(
+            stderr(&out).trim(),
+            "coop: container nothere does not exist",
+            "{verb}"
+        );
+    }
+}
+
+#[test]
+fn json_log_ends_with_the_root_cause() {
+    let env = Env::new(&["nosuchprog"], |_| {});
+    let log = env.bundle.path().join("log.json");
+    let out = env.coop(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "-b",
+        env.bundle_path(),
+        "x",
+    ]);
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .ends_with("executable file not found in $PATH"),
+        "{last}"
+    );
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused() {
+    let env = Env::new(&["true"], |c| c["process"]["terminal"] = json!(true));
+    create_fails(&env, &unique("e"), "--console-socket is required");
+}

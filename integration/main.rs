@@ -1,0 +1,9 @@
+//! Integration tests: real containers, as root, on a busybox-static rootfs built once per run.
+//!
+//! Every test has its own `--root` and bundle, so tests run in parallel. Run with
+//! `cargo test --test integration` as root (scripts/test.sh does).
+mod common;
+mod errors;
+mod lifecycle;
+mod sandbox;
+mod setup;

@@ -1,0 +1,141 @@
+//! Sandboxes: a root and members sharing namespaces and a cgroup parent.
+use crate::common::*;
+use serde_json::json;
+
+fn ns(pid: i32, name: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn cri(kind: &str, sandbox: &str) -> impl FnOnce(&mut serde_json::Value) {
+    let (kind, sandbox) = (kind.to_string(), sandbox.to_string());
+    move |c| {
+        c["annotations"] = json!({
+            "io.kubernetes.cri.container-type": kind,
+            "io.kubernetes.cri.sandbox-id": sandbox,
+        });
+    }
+}
+
+#[test]
+fn cri_annotations_make_a_pod() {
+    let pod = unique("pod");
+    let root = Env::new(&["sleep", "100"], cri("sandbox", &pod));
+    root.ok(&["run", "-d", "-b", root.bundle_path(), &pod]);
+    let mut members = vec![];
+    for name in ["web", "db"] {
+        let m = Env::new(&["sleep", "100"], cri("container", &pod));
+        // Members live under the same --root as the sandbox.
+        let id = format!("{pod}-{name}");
+        root.ok(&["run", "-d", "-b", m.bundle_path(), &id]);
+        members.push((m, id));
+    }
+    let rp = root.pid(&pod);
+    let pids: Vec<i32> = members.iter().map(|(_, id)| root.pid(id)).collect();
+    for p in &pids {
+        for n in ["net", "ipc", "uts"] {
+            assert_eq!(ns(*p, n), ns(rp, n), "{n}");
+        }
+        assert_ne!(ns(*p, "mnt"), ns(rp, "mnt"));
+    }
+    assert_ne!(ns(pids[0], "mnt"), ns(pids[1], "mnt"));
+    // Shared memory is shared.
+    std::fs::write(format!("/proc/{}/root/dev/shm/hello", pids[0]), "shm").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/root/dev/shm/hello", pids[1])).unwrap(),
+        "shm"
+    );
+    // Side by side under one sandbox cgroup.
+    if std::path::Path::new("/sys/fs/cgroup/memory").exists() {
+        for id in std::iter::once(&pod).chain(members.iter().map(|(_, id)| id)) {
+            assert!(
+                std::path::Path::new(&format!("/sys/fs/cgroup/memory/coop/{pod}/{id}")).is_dir(),
+                "{id}"
+            );
+        }
+    }
+    // list shows the sandbox; --sandbox filters.
+    let table = root.ok(&["list"]);
+    assert!(table.lines().next().unwrap().contains("SANDBOX"));
+    let listed = root.ok(&["list", "-q", "--sandbox", &pod]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let st = root.state(&members[0].1);
+    assert_eq!(st["annotations"]["dev.coop.sandbox-id"], pod.as_str());
+    // Deleting a member leaves the sandbox running.
+    root.ok(&["delete", "--force", &members[1].1]);
+    assert_eq!(root.status(&pod), "running");
+    // delete --force of the root takes the rest down.
+    root.ok(&["delete", "--force", &pod]);
+    assert!(root.left().is_empty(), "{:?}", root.left());
+    assert!(!process_exists(pids[0]));
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/coop/{pod}")).exists());
+}
+
+#[test]
+fn sandbox_flag_and_errors() {
+    let env = Env::new(&["sleep", "100"], |_| {});
+    let out = env.coop(&[
+        "run",
+        "-d",
+        "--sandbox",
+        "nosuchpod",
+        "-b",
+        env.bundle_path(),
+        "m1",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        "coop: sandbox nosuchpod does not exist"
+    );
+    assert!(env.left().is_empty());
+    env.ok(&[
+        "run",
+        "-d",
+        "--sandbox",
+        "pod1",
+        "-b",
+        env.bundle_path(),
+        "pod1",
+    ]);
+    // A prefix names the sandbox too; an explicit namespace path wins over the sandbox's.
+    let other = Env::new(&["sleep", "100"], |_| {});
+    other.ok(&["run", "-d", "-b", other.bundle_path(), "lonely"]);
+    let lonely_uts = ns(other.pid("lonely"), "uts");
+    let lonely_pid = other.pid("lonely");
+    let m = Env::new(&["sleep", "100"], |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "uts" {
+                n["path"] = json!(format!("/proc/{lonely_pid}/ns/uts"));
+            }
+        }
+    });
+    env.ok(&["run", "-d", "--sandbox", "pod", "-b", m.bundle_path(), "m2"]);
+    let (rp, mp) = (env.pid("pod1"), env.pid("m2"));
+    assert_eq!(ns(mp, "net"), ns(rp, "net"));
+    assert_eq!(ns(mp, "uts"), lonely_uts);
+    // A member whose sandbox root died is stopped.
+    env.ok(&["kill", "pod1", "KILL"]);
+    env.wait_status("pod1", "stopped");
+    assert_eq!(env.status("m2"), "stopped");
+    let out = env.coop(&["delete", "pod1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.left().is_empty(), "{:?}", env.left());
+    // Joining a container that is not a sandbox root is refused.
+    let out = other.coop(&[
+        "run",
+        "-d",
+        "--sandbox",
+        "lonely",
+        "-b",
+        m.bundle_path(),
+        "m3",
+    ]);
+    assert!(
+        stderr(&out).contains("not a sandbox root"),
+        "{}",
+        stderr(&out)
+    );
+}

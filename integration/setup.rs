@@ -1,0 +1,184 @@
+//! What the container is given: terminal, fds, filesystem, namespaces.
+use crate::common::*;
+use serde_json::json;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+
+/// Receive one fd sent with SCM_RIGHTS on an accepted connection.
+fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is owned by nobody else.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn terminal_over_console_socket() {
+    let env = Env::new(
+        &["sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty"],
+        |c| c["process"]["terminal"] = json!(true),
+    );
+    let sock = env.bundle.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let id = unique("tty");
+    let accept = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        recv_fd(&s)
+    });
+    env.ok(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        env.bundle_path(),
+        &id,
+    ]);
+    let master = accept.join().unwrap();
+    env.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    // Read until the slave side is closed (EIO) after the container exits.
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    assert!(out.contains("stdin-is-a-tty"), "{out:?}");
+}
+
+#[test]
+fn only_stdio_and_preserved_fds_reach_the_container() {
+    let env = Env::new(&["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"], |_| {});
+    let file = std::fs::File::open("/etc/hostname").unwrap();
+    let raw = file.as_raw_fd();
+    for preserve in [None, Some("1")] {
+        let id = unique("fds");
+        let mut args = vec!["run", "-b", env.bundle_path()];
+        if let Some(n) = preserve {
+            args.extend(["--preserve-fds", n]);
+        }
+        args.push(&id);
+        let mut cmd = env.cmd(&args);
+        // The caller's fd 3 (and a stray fd 4, as containerd's shim has).
+        // SAFETY: dup2 in the child before exec, on fds that are valid there.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::dup2(raw, 3);
+                libc::dup2(raw, 4);
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        // ls itself opens one fd for the directory it reads.
+        let fds: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+        match preserve {
+            None => assert_eq!(fds, ["0", "1", "2", "3"], "{fds:?}"),
+            Some(_) => assert_eq!(fds, ["0", "1", "2", "3", "4"], "{fds:?}"),
+        }
+    }
+}
+
+#[test]
+fn filesystem_hostname_and_paths() {
+    let script = "echo host=$(hostname); touch /rofile 2>/dev/null && echo writable || echo readonly; \
+                  echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-readonly; \
+                  echo group=$(wc -c < /etc/group); ls /proc/sys/kernel | wc -l";
+    let env = Env::new(&["sh", "-c", script], |c| {
+        c["root"]["readonly"] = json!(true);
+        c["hostname"] = json!("box");
+        // A file masked with /dev/null, a directory with an empty tmpfs.
+        c["linux"]["maskedPaths"] = json!(["/etc/group", "/proc/sys/kernel"]);
+    });
+    let id = unique("fs");
+    let out = env.ok(&["run", "-b", env.bundle_path(), &id]);
+    assert!(out.contains("host=box"), "{out}");
+    assert!(out.contains("readonly\n"), "{out}");
+    assert!(out.contains("sys-readonly"), "{out}");
+    assert!(out.contains("group=0"), "{out}");
+    assert!(
+        out.ends_with("\n0\n"),
+        "/proc/sys/kernel should look empty: {out}"
+    );
+}
+
+#[test]
+fn no_pivot_runs_too() {
+    let env = Env::new(&["sh", "-c", "ls /"], |_| {});
+    let out = env.ok(&["run", "--no-pivot", "-b", env.bundle_path(), &unique("np")]);
+    assert!(out.contains("bin") && out.contains("proc"), "{out}");
+}
+
+#[test]
+fn user_namespace_maps_root() {
+    let env = Env::new(&["sh", "-c", "id -u; cat /proc/self/uid_map"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let out = env.ok(&["run", "-b", env.bundle_path(), &unique("user")]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("0"));
+    let map: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(map, ["0", "100000", "65536"]);
+}
+
+#[test]
+fn joining_a_network_namespace_by_path() {
+    let a = Env::new(&["sleep", "100"], |_| {});
+    let ida = unique("nsa");
+    a.ok(&["run", "-d", "-b", a.bundle_path(), &ida]);
+    let pid = a.pid(&ida);
+    let host_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let b = Env::new(&["readlink", "/proc/self/ns/net"], |c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(format!("/proc/{pid}/ns/net"));
+            }
+        }
+    });
+    let out = b.ok(&["run", "-b", b.bundle_path(), &unique("nsb")]);
+    assert_eq!(out.trim(), host_net.to_str().unwrap());
+}
+
+#[test]
+fn rlimit_errors_name_the_limit() {
+    // Raising a hard limit above ours needs CAP_SYS_RESOURCE; where that is missing, the
+    // error must say so. Where it is present, the container must see the limit.
+    let env = Env::new(&["sh", "-c", "ulimit -Hn"], |c| {
+        c["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1048577u64 * 4, "soft": 1024}]);
+    });
+    let out = env.coop(&["run", "-b", env.bundle_path(), &unique("rl")]);
+    if out.status.success() {
+        assert_eq!(stdout(&out).trim(), (1048577u64 * 4).to_string());
+    } else {
+        let err = stderr(&out);
+        assert!(
+            err.contains("RLIMIT_NOFILE") && err.contains("CAP_SYS_RESOURCE"),
+            "{err}"
+        );
+        assert!(env.left().is_empty());
+    }
+}
