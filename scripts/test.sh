@@ -20,7 +20,7 @@ echo "== integration tests (real containers)"
 cargo test --release --locked --test integration -- --test-threads=2
 echo "== real clients"
 failed=0
-for client in integration/clients/*.sh; do
+for client in integration/clients/podman.sh integration/clients/containerd.sh; do
   echo "-- $client"
   bash "$client" "$PWD/target/release/coop" || failed=$((failed + 1))
 done

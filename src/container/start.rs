@@ -12,17 +12,19 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let mut c = Container::load(store, id, true)?;
     c.require(&[Status::Created], "start")?;
     let fifo_path = c.locked.path(store::FIFO);
+    // The pidfd first, checked against the recorded start time: until we open the fifo, init
+    // cannot get past it, so a dead init here really died before start. (Once the fifo is
+    // open, init may run and exit at once: /bin/true does.)
+    let pidfd = pidfd_open(c.meta.pid).with_context(|| format!("container {} init", c.id()))?;
+    if !c.is_alive() {
+        bail!("container {} init exited before start", c.id());
+    }
     // Non-blocking: an init that died before opening its end must not hang us.
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .with_context(|| format!("open {}", fifo_path.display()))?;
-    let pidfd = pidfd_open(c.meta.pid).with_context(|| format!("container {} init", c.id()))?;
-    // The pidfd was opened after the pid was read: check it is still the same process.
-    if !c.is_alive() {
-        bail!("container {} init exited before start", c.id());
-    }
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),

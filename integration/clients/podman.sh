@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# podman through coop: podman.sh /path/to/coop
+# podman (through conmon) creates, starts, kills and deletes containers with coop as its
+# --runtime, with its own storage and configuration so nothing on the host is touched.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+runtime=$(realpath "$1")
+name=$(basename "$runtime")
+
+work=$(mktemp -d /tmp/coop-pm.XXXXXX)   # podman refuses a runroot longer than 50 characters
+cleanup() {
+  pm rm -af -t 0 >/dev/null 2>&1 || true
+  pm rmi -af >/dev/null 2>&1 || true
+  umount -R "$work/storage/overlay" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/containers.conf" <<CONF
+[containers]
+# podman's default ulimits ask for 1048576 open files, above what this host lets anyone raise.
+default_ulimits = []
+netns = "none"
+log_driver = "k8s-file"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "$name"
+runtime_supports_json = ["$name", "crun", "runc", "kata", "runsc", "youki", "krun"]
+[engine.runtimes]
+$name = ["$runtime"]
+CONF
+export CONTAINERS_CONF="$work/containers.conf"
+pm() { podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --runtime "$runtime" "$@"; }
+
+make_busybox_rootfs "$work/rootfs"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+pm import "$work/rootfs.tar" localhost/busybox:coop >/dev/null 2>&1
+img=localhost/busybox:coop
+
+check "run --rm prints" expect_eq "hi" "$(pm run --rm $img echo hi)"
+check "podman uses the given runtime" expect_eq "$runtime" "$(pm info --format '{{.Host.OCIRuntime.Path}}')"
+code=0; pm run --rm $img sh -c 'exit 3' || code=$?
+check "exit code" expect_eq 3 "$code"
+code=0; pm run --rm $img nosuchprog >/dev/null 2>&1 || code=$?
+check "missing program exits 127" expect_eq 127 "$code"
+cid=$(pm run -d $img sh -c 'echo started; trap "exit 0" TERM; while :; do sleep 0.1; done')
+sleep 0.5
+check "run -d then logs" expect_eq "started" "$(pm logs "$cid")"
+check "the container runs" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "stop" eval "pm stop -t 5 $cid >/dev/null"
+check "stopped" expect_eq "exited" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "rm" eval "pm rm $cid >/dev/null"
+out=$(script -qec "podman --root $work/storage --runroot $work/run --storage-driver vfs --runtime $runtime run --rm -t $img sh -c 'test -t 0 && tty'" /dev/null </dev/null | tr -d '\r')
+check "run -t gives a terminal" expect_eq "/dev/pts/0" "$out"
+summary
