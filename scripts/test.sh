@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   busybox-static podman containerd runc conmon libseccomp-dev pkg-config \
-  iptables uidmap >/dev/null
+  iptables uidmap python3 >/dev/null
 
 cargo build --release --locked
 echo "== unit tests"

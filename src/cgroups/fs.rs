@@ -89,6 +89,25 @@ pub fn open_dir(dir: &Path) -> Option<std::os::fd::OwnedFd> {
         .map(Into::into)
 }
 
+/// Poll `file` in `dir` until `done` says yes (at most 5 s): freezing is asynchronous.
+pub fn wait_until(dir: &Path, file: &str, done: impl Fn(&str) -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut delay = Duration::from_micros(100);
+    loop {
+        if done(&read(dir, file)?) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "{}/{file} did not reach the expected state in 5 s",
+                dir.display()
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// Signal each pid; a pid that is already gone is not an error.
 pub fn signal_pids(pids: &[i32], signal: i32) -> Result<()> {
     for &pid in pids {

@@ -4,6 +4,7 @@
 //! (one for the cgroup2 tree, one per v1 hierarchy), so later commands find it whatever their
 //! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
 pub mod fs;
+pub mod resources;
 pub mod v1;
 pub mod v2;
 
@@ -43,6 +44,9 @@ pub trait CgroupManager {
     fn kill_all(&self, signal: i32) -> Result<()>;
     /// Remove the cgroup (and any cgroups the container made below it) everywhere.
     fn destroy(&self) -> Result<()>;
+    /// Freeze every process of the cgroup; returns once the kernel says they are frozen.
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
 }
 
 /// The hierarchies mounted on this host.

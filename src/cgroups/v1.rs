@@ -80,7 +80,23 @@ impl CgroupManager for Manager {
         Ok(())
     }
 
-    fn apply(&self, _resources: &LinuxResources) -> Result<()> {
+    fn apply(&self, resources: &LinuxResources) -> Result<()> {
+        for w in super::resources::v1(resources)? {
+            let dir = self
+                .paths
+                .v1
+                .iter()
+                .find(|(k, _)| k.split(',').any(|c| c == w.controller))
+                .map(|(_, d)| d)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} requested, but the {} controller is not mounted (cgroup v1)",
+                        w.what,
+                        w.controller
+                    )
+                })?;
+            fs::write(dir, &w.file, &w.value)?;
+        }
         Ok(())
     }
 
@@ -98,6 +114,32 @@ impl CgroupManager for Manager {
             return super::v2::kill_all(u, signal);
         }
         fs::signal_pids(&self.pids()?, signal)
+    }
+
+    fn freeze(&self) -> Result<()> {
+        match self.paths.v1.get("freezer") {
+            Some(d) => {
+                fs::write(d, "freezer.state", "FROZEN")?;
+                fs::wait_until(d, "freezer.state", |s| s.trim() == "FROZEN")
+            }
+            None => match &self.paths.unified {
+                Some(u) => super::v2::freeze(u, true),
+                None => anyhow::bail!("pause needs the freezer controller, which is not mounted"),
+            },
+        }
+    }
+
+    fn thaw(&self) -> Result<()> {
+        match self.paths.v1.get("freezer") {
+            Some(d) => {
+                fs::write(d, "freezer.state", "THAWED")?;
+                fs::wait_until(d, "freezer.state", |s| s.trim() == "THAWED")
+            }
+            None => match &self.paths.unified {
+                Some(u) => super::v2::freeze(u, false),
+                None => anyhow::bail!("resume needs the freezer controller, which is not mounted"),
+            },
+        }
     }
 
     fn destroy(&self) -> Result<()> {

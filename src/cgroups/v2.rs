@@ -22,6 +22,49 @@ impl Manager {
     }
 }
 
+/// Make `controller` available in `dir`: it must be in the tree's root, and every ancestor
+/// enables it for its children (cgroup.subtree_control), top down.
+pub fn enable_controller(dir: &Path, controller: &str, what: &str) -> Result<()> {
+    let mut chain = vec![];
+    let mut d = dir.parent();
+    while let Some(p) = d {
+        if !p.join("cgroup.subtree_control").exists() {
+            break;
+        }
+        chain.push(p);
+        d = p.parent();
+    }
+    let Some(top) = chain.last() else {
+        return Ok(());
+    };
+    let has = |p: &Path, file: &str| {
+        fs::read(p, file)
+            .map(|s| s.split_whitespace().any(|c| c == controller))
+            .unwrap_or(false)
+    };
+    if !has(top, "cgroup.controllers") {
+        anyhow::bail!(
+            "{what} requested, but the {controller} controller is not available under {}",
+            top.display()
+        );
+    }
+    for p in chain.iter().rev() {
+        if !has(p, "cgroup.subtree_control") {
+            fs::write(p, "cgroup.subtree_control", &format!("+{controller}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// cgroup.freeze, then wait for cgroup.events to agree.
+pub fn freeze(dir: &Path, on: bool) -> Result<()> {
+    fs::write(dir, "cgroup.freeze", if on { "1" } else { "0" })?;
+    let want = if on { "frozen 1" } else { "frozen 0" };
+    fs::wait_until(dir, "cgroup.events", |s| {
+        s.lines().any(|l| l.trim() == want)
+    })
+}
+
 /// Kill everything below `dir` with cgroup.kill when the kernel has it (5.14+), else by pid.
 pub fn kill_all(dir: &Path, signal: i32) -> Result<()> {
     if signal == libc::SIGKILL && dir.join("cgroup.kill").exists() {
@@ -50,7 +93,29 @@ impl CgroupManager for Manager {
         fs::write(self.dir(), "cgroup.procs", &pid.to_string())
     }
 
-    fn apply(&self, _resources: &LinuxResources) -> Result<()> {
+    fn apply(&self, resources: &LinuxResources) -> Result<()> {
+        if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            log::warn!("device rules are not enforced on cgroup v2 by this version of coop (no eBPF device filter yet)");
+        }
+        let writes = super::resources::v2(resources)?;
+        let mut needed: Vec<&str> = writes
+            .iter()
+            .map(|w| w.controller)
+            .filter(|c| !c.is_empty())
+            .collect();
+        needed.sort();
+        needed.dedup();
+        for c in needed {
+            let what = writes
+                .iter()
+                .find(|w| w.controller == c)
+                .map(|w| w.what)
+                .unwrap_or("");
+            enable_controller(self.dir(), c, what)?;
+        }
+        for w in writes {
+            fs::write(self.dir(), &w.file, &w.value)?;
+        }
         Ok(())
     }
 
@@ -64,5 +129,13 @@ impl CgroupManager for Manager {
 
     fn destroy(&self) -> Result<()> {
         fs::remove_tree(self.dir())
+    }
+
+    fn freeze(&self) -> Result<()> {
+        freeze(self.dir(), true)
+    }
+
+    fn thaw(&self) -> Result<()> {
+        freeze(self.dir(), false)
     }
 }

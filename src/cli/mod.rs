@@ -5,6 +5,7 @@ mod delete;
 mod features;
 mod kill;
 mod list;
+mod pause;
 mod run;
 mod spec;
 mod start;
@@ -78,6 +79,10 @@ pub enum Command {
     List(list::Args),
     /// Send a signal to a container
     Kill(kill::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(pause::Args),
     /// Delete a container
     Delete(delete::Args),
     /// Write a default config.json
@@ -132,6 +137,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::State(a) => state::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),
+        Command::Pause(a) => pause::pause(g, a),
+        Command::Resume(a) => pause::resume(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),

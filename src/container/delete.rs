@@ -84,6 +84,11 @@ pub fn kill_and_wait(c: &Container) -> Result<()> {
     let pidfd = pidfd_open(c.meta.pid).ok().filter(|_| c.is_alive());
     cg.kill_all(libc::SIGKILL)
         .with_context(|| format!("kill container {}", c.id()))?;
+    if c.meta.status == Status::Paused {
+        // A frozen process on cgroup v1 dies only once thawed.
+        cg.thaw()
+            .with_context(|| format!("thaw container {}", c.id()))?;
+    }
     if let Some(p) = &pidfd {
         // init may not be in the cgroup yet (or at all, with a foreign cgroupsPath).
         let _ = pidfd_send_signal(p, libc::SIGKILL);

@@ -3,6 +3,7 @@ pub mod create;
 pub mod delete;
 pub mod kill;
 pub mod list;
+pub mod pause;
 pub mod run;
 pub mod sandbox;
 pub mod start;

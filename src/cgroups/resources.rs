@@ -1,0 +1,496 @@
+//! linux.resources turned into control-file writes: one table for cgroup v1, one for v2.
+//!
+//! Each write names its controller and what it is for, so that a missing controller is an
+//! error naming both ("memory limit requested, but the memory controller is not available
+//! under <path>"). A resource left unset produces no write and needs no controller.
+use anyhow::{bail, Result};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+    /// What the user asked for, for error messages: "memory limit".
+    pub what: &'static str,
+}
+
+fn w(
+    controller: &'static str,
+    file: impl Into<String>,
+    value: impl ToString,
+    what: &'static str,
+) -> Write {
+    Write {
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+        what,
+    }
+}
+
+fn limit(v: i64) -> String {
+    if v < 0 {
+        "max".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+fn dev(major: i64, minor: i64) -> String {
+    format!("{major}:{minor}")
+}
+
+/// cgroup v1. Device rules come first (deny all, then the rules in order, as runc does).
+pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
+    let mut out = vec![];
+    if let Some(devs) = r.devices() {
+        out.push(w("devices", "devices.deny", "a", "device rules"));
+        for d in devs {
+            let file = if d.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            out.push(w("devices", file, device_rule(d), "device rules"));
+        }
+    }
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() || m.kernel_tcp().is_some() {
+            log::warn!("kernel memory limits are not supported by this kernel: ignored");
+        }
+        // memory.limit must not exceed memsw; runc sets the pair in whichever order works.
+        // The swap write goes first when it raises the ceiling: a lower limit then fits.
+        let limit_w = m
+            .limit()
+            .map(|l| w("memory", "memory.limit_in_bytes", l, "memory limit"));
+        let swap_w = m.swap().map(|s| {
+            w(
+                "memory",
+                "memory.memsw.limit_in_bytes",
+                s,
+                "memory+swap limit",
+            )
+        });
+        match (limit_w, swap_w) {
+            (Some(l), Some(s)) if m.swap().unwrap() < 0 || m.swap() >= m.limit() => {
+                out.push(s);
+                out.push(l);
+            }
+            (l, s) => out.extend(l.into_iter().chain(s)),
+        }
+        if let Some(v) = m.reservation() {
+            out.push(w(
+                "memory",
+                "memory.soft_limit_in_bytes",
+                v,
+                "memory reservation",
+            ));
+        }
+        if let Some(v) = m.swappiness() {
+            if v > 100 {
+                bail!("memory swappiness {v} is out of range (0-100)");
+            }
+            out.push(w("memory", "memory.swappiness", v, "memory swappiness"));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            out.push(w("memory", "memory.oom_control", 1, "disableOOMKiller"));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(v) = c.shares() {
+            out.push(w("cpu", "cpu.shares", v, "cpu shares"));
+        }
+        if let Some(v) = c.period() {
+            out.push(w("cpu", "cpu.cfs_period_us", v, "cpu period"));
+        }
+        if let Some(v) = c.quota() {
+            out.push(w("cpu", "cpu.cfs_quota_us", v, "cpu quota"));
+        }
+        if let Some(v) = c.burst() {
+            out.push(w("cpu", "cpu.cfs_burst_us", v, "cpu burst"));
+        }
+        if let Some(v) = c.realtime_period() {
+            out.push(w("cpu", "cpu.rt_period_us", v, "realtime cpu period"));
+        }
+        if let Some(v) = c.realtime_runtime() {
+            out.push(w("cpu", "cpu.rt_runtime_us", v, "realtime cpu runtime"));
+        }
+        if c.idle().is_some() {
+            bail!("cpu idle is only available on cgroup v2");
+        }
+        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", v, "cpuset cpus"));
+        }
+        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", v, "cpuset mems"));
+        }
+    }
+    if let Some(p) = r.pids() {
+        out.push(w(
+            "pids",
+            "pids.max",
+            limit(if p.limit() <= 0 { -1 } else { p.limit() }),
+            "pids limit",
+        ));
+    }
+    if let Some(b) = r.block_io() {
+        if let Some(v) = b.weight() {
+            out.push(w("blkio", "blkio.weight", v, "blkio weight"));
+        }
+        if let Some(v) = b.leaf_weight() {
+            out.push(w("blkio", "blkio.leaf_weight", v, "blkio leaf weight"));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(v) = d.weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.weight_device",
+                    format!("{} {v}", dev(d.major(), d.minor())),
+                    "blkio weight device",
+                ));
+            }
+            if let Some(v) = d.leaf_weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.leaf_weight_device",
+                    format!("{} {v}", dev(d.major(), d.minor())),
+                    "blkio leaf weight device",
+                ));
+            }
+        }
+        let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
+            (
+                b.throttle_read_bps_device(),
+                "blkio.throttle.read_bps_device",
+            ),
+            (
+                b.throttle_write_bps_device(),
+                "blkio.throttle.write_bps_device",
+            ),
+            (
+                b.throttle_read_iops_device(),
+                "blkio.throttle.read_iops_device",
+            ),
+            (
+                b.throttle_write_iops_device(),
+                "blkio.throttle.write_iops_device",
+            ),
+        ];
+        for (list, file) in throttles {
+            for d in list.iter().flatten() {
+                out.push(w(
+                    "blkio",
+                    file,
+                    format!("{} {}", dev(d.major(), d.minor()), d.rate()),
+                    "blkio throttle",
+                ));
+            }
+        }
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            h.limit(),
+            "hugepage limit",
+        ));
+    }
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            out.push(w("net_cls", "net_cls.classid", id, "network class id"));
+        }
+        for p in n.priorities().iter().flatten() {
+            out.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+                "network priorities",
+            ));
+        }
+    }
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        bail!("\"unified\" resources need cgroup v2, and this host uses cgroup v1");
+    }
+    Ok(out)
+}
+
+/// "c 1:3 rwm" for the v1 devices controller.
+pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let t = match d.typ().unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => "a",
+        LinuxDeviceType::B => "b",
+        LinuxDeviceType::C | LinuxDeviceType::U => "c",
+        LinuxDeviceType::P => "p",
+    };
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_string(), |n| n.to_string())
+    };
+    let access = d
+        .access()
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "rwm".into());
+    format!("{t} {}:{} {access}", num(d.major()), num(d.minor()))
+}
+
+/// cpu shares (2..262144) to cpu.weight (1..10000), as runc and crun convert them.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// blkio weight (10..1000) to io.weight (1..10000), as runc converts it.
+pub fn blkio_to_io_weight(w: u16) -> u64 {
+    if w == 0 {
+        return 0;
+    }
+    1 + (w.clamp(10, 1000) as u64 - 10) * 9999 / 990
+}
+
+/// cgroup v2. Device rules are not here: v2 enforces them with an eBPF program.
+pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
+    let mut out = vec![];
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() || m.kernel_tcp().is_some() {
+            log::warn!("kernel memory limits do not exist on cgroup v2: ignored");
+        }
+        if let Some(l) = m.limit() {
+            out.push(w("memory", "memory.max", limit(l), "memory limit"));
+        }
+        if let Some(v) = m.reservation() {
+            out.push(w("memory", "memory.low", limit(v), "memory reservation"));
+        }
+        if let Some(s) = m.swap() {
+            // v1's swap is memory+swap; v2's swap.max is swap alone.
+            let v = match (s, m.limit()) {
+                (s, _) if s < 0 => "max".to_string(),
+                (0, _) => "0".to_string(),
+                (s, Some(l)) if l > 0 => {
+                    if s < l {
+                        bail!("memory+swap limit {s} is below the memory limit {l}");
+                    }
+                    (s - l).to_string()
+                }
+                _ => bail!("a memory+swap limit needs a memory limit on cgroup v2"),
+            };
+            out.push(w("memory", "memory.swap.max", v, "memory swap limit"));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            log::warn!("disableOOMKiller has no cgroup v2 equivalent: ignored");
+        }
+        if m.swappiness().is_some() {
+            log::warn!("memory swappiness has no cgroup v2 equivalent: ignored");
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+            bail!("realtime cpu settings (realtimeRuntime, realtimePeriod) are not supported on cgroup v2");
+        }
+        if let Some(v) = c.shares().filter(|s| *s > 0) {
+            out.push(w("cpu", "cpu.weight", shares_to_weight(v), "cpu shares"));
+        }
+        if c.quota().is_some() || c.period().is_some() {
+            let q = c
+                .quota()
+                .filter(|q| *q > 0)
+                .map_or("max".to_string(), |q| q.to_string());
+            out.push(w(
+                "cpu",
+                "cpu.max",
+                format!("{q} {}", c.period().unwrap_or(100_000)),
+                "cpu quota",
+            ));
+        }
+        if let Some(v) = c.burst() {
+            out.push(w("cpu", "cpu.max.burst", v, "cpu burst"));
+        }
+        if let Some(v) = c.idle() {
+            out.push(w("cpu", "cpu.idle", v, "cpu idle"));
+        }
+        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", v, "cpuset cpus"));
+        }
+        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", v, "cpuset mems"));
+        }
+    }
+    if let Some(p) = r.pids() {
+        out.push(w(
+            "pids",
+            "pids.max",
+            limit(if p.limit() <= 0 { -1 } else { p.limit() }),
+            "pids limit",
+        ));
+    }
+    if let Some(b) = r.block_io() {
+        if let Some(v) = b.weight() {
+            out.push(w(
+                "io",
+                "io.weight",
+                format!("default {}", blkio_to_io_weight(v)),
+                "blkio weight",
+            ));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(v) = d.weight() {
+                out.push(w(
+                    "io",
+                    "io.weight",
+                    format!("{} {}", dev(d.major(), d.minor()), blkio_to_io_weight(v)),
+                    "blkio weight device",
+                ));
+            }
+        }
+        let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
+            (b.throttle_read_bps_device(), "rbps"),
+            (b.throttle_write_bps_device(), "wbps"),
+            (b.throttle_read_iops_device(), "riops"),
+            (b.throttle_write_iops_device(), "wiops"),
+        ];
+        for (list, key) in throttles {
+            for d in list.iter().flatten() {
+                out.push(w(
+                    "io",
+                    "io.max",
+                    format!("{} {key}={}", dev(d.major(), d.minor()), d.rate()),
+                    "blkio throttle",
+                ));
+            }
+        }
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{}.max", h.page_size()),
+            h.limit(),
+            "hugepage limit",
+        ));
+    }
+    if r.network().is_some() {
+        log::warn!("network class ids and priorities have no cgroup v2 controller: ignored");
+    }
+    let mut unified: Vec<(&String, &String)> = r.unified().iter().flatten().collect();
+    unified.sort();
+    for (k, v) in unified {
+        let ctrl = k.split('.').next().unwrap_or_default();
+        // The key's own prefix is its controller; "cgroup.*" files need none.
+        let controller: &'static str = match ctrl {
+            "memory" => "memory",
+            "cpu" => "cpu",
+            "cpuset" => "cpuset",
+            "io" => "io",
+            "pids" => "pids",
+            "hugetlb" => "hugetlb",
+            "rdma" => "rdma",
+            "misc" => "misc",
+            "cgroup" => "",
+            other => bail!("unified key {k:?}: unknown controller {other:?}"),
+        };
+        out.push(w(controller, k.clone(), v, "unified resource"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn files(ws: &[Write]) -> Vec<(String, String)> {
+        ws.iter()
+            .map(|w| (w.file.clone(), w.value.clone()))
+            .collect()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn v1_table() {
+        let r = res(
+            r#"{"memory":{"limit":33554432,"swap":67108864,"reservation":1000,"swappiness":10,"disableOOMKiller":true},
+            "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"pids":{"limit":64},
+            "blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}]},
+            "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+            "devices":[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},{"allow":false,"access":"m"}]}"#,
+        );
+        assert_eq!(
+            files(&v1(&r).unwrap()),
+            pairs(&[
+                ("devices.deny", "a"),
+                ("devices.allow", "c 1:3 rwm"),
+                ("devices.deny", "a *:* m"),
+                ("memory.memsw.limit_in_bytes", "67108864"),
+                ("memory.limit_in_bytes", "33554432"),
+                ("memory.soft_limit_in_bytes", "1000"),
+                ("memory.swappiness", "10"),
+                ("memory.oom_control", "1"),
+                ("cpu.shares", "512"),
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.cfs_quota_us", "50000"),
+                ("cpuset.cpus", "0"),
+                ("cpuset.mems", "0"),
+                ("pids.max", "64"),
+                ("blkio.weight", "500"),
+                ("blkio.throttle.read_bps_device", "8:0 1048576"),
+                ("hugetlb.2MB.limit_in_bytes", "4194304"),
+            ])
+        );
+        assert!(v1(&res(r#"{"unified":{"memory.high":"1"}}"#)).is_err());
+        assert!(v1(&res(r#"{"memory":{"swappiness":101}}"#)).is_err());
+        // A lower swap ceiling than the limit: limit first.
+        let r = res(r#"{"memory":{"limit":100,"swap":50}}"#);
+        assert_eq!(v1(&r).unwrap()[0].file, "memory.limit_in_bytes");
+        assert_eq!(
+            files(&v1(&res(r#"{"pids":{"limit":0}}"#)).unwrap()),
+            pairs(&[("pids.max", "max")])
+        );
+    }
+
+    #[test]
+    fn v2_table_and_conversions() {
+        let r = res(
+            r#"{"memory":{"limit":33554432,"swap":67108864,"reservation":-1},
+            "cpu":{"shares":1024,"quota":50000,"period":100000,"cpus":"0-1"},"pids":{"limit":-1},
+            "blockIO":{"weight":500,"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]},
+            "unified":{"memory.high":"50000000","cgroup.max.depth":"3"}}"#,
+        );
+        assert_eq!(
+            files(&v2(&r).unwrap()),
+            pairs(&[
+                ("memory.max", "33554432"),
+                ("memory.low", "max"),
+                ("memory.swap.max", "33554432"),
+                ("cpu.weight", "39"),
+                ("cpu.max", "50000 100000"),
+                ("cpuset.cpus", "0-1"),
+                ("pids.max", "max"),
+                ("io.weight", "default 4950"),
+                ("io.max", "8:0 wiops=100"),
+                ("cgroup.max.depth", "3"),
+                ("memory.high", "50000000"),
+            ])
+        );
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10000);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+        assert!(v2(&res(r#"{"cpu":{"realtimeRuntime":1}}"#)).is_err());
+        assert!(v2(&res(r#"{"memory":{"limit":100,"swap":50}}"#)).is_err());
+        assert!(v2(&res(r#"{"unified":{"bogus.x":"1"}}"#)).is_err());
+        assert_eq!(
+            files(&v2(&res(r#"{"cpu":{"quota":-1}}"#)).unwrap()),
+            pairs(&[("cpu.max", "max 100000")])
+        );
+    }
+}
