@@ -46,7 +46,8 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut out = vec![];
     if let Some(devs) = r.devices() {
         out.push(w("devices", "devices.deny", "a", "device rules"));
-        for d in devs {
+        // FIFOs are not devices to the devices controller.
+        for d in devs.iter().filter(|d| d.typ() != Some(LinuxDeviceType::P)) {
             let file = if d.allow() {
                 "devices.allow"
             } else {
@@ -59,25 +60,24 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         if m.kernel().is_some() || m.kernel_tcp().is_some() {
             log::warn!("kernel memory limits are not supported by this kernel: ignored");
         }
-        // memory.limit must not exceed memsw; runc sets the pair in whichever order works.
-        // The swap write goes first when it raises the ceiling: a lower limit then fits.
-        let limit_w = m
-            .limit()
-            .map(|l| w("memory", "memory.limit_in_bytes", l, "memory limit"));
-        let swap_w = m.swap().map(|s| {
-            w(
+        // memory.limit must never exceed memsw: limit first (right for a new cgroup, whose
+        // memsw is unlimited); the v1 manager swaps the pair when an update raises both.
+        if let Some(l) = m.limit() {
+            out.push(w("memory", "memory.limit_in_bytes", l, "memory limit"));
+        }
+        if let Some(s) = m.swap() {
+            if m.limit().is_some_and(|l| s >= 0 && s < l) {
+                bail!(
+                    "memory+swap limit {s} is below the memory limit {}",
+                    m.limit().unwrap()
+                );
+            }
+            out.push(w(
                 "memory",
                 "memory.memsw.limit_in_bytes",
                 s,
                 "memory+swap limit",
-            )
-        });
-        match (limit_w, swap_w) {
-            (Some(l), Some(s)) if m.swap().unwrap() < 0 || m.swap() >= m.limit() => {
-                out.push(s);
-                out.push(l);
-            }
-            (l, s) => out.extend(l.into_iter().chain(s)),
+            ));
         }
         if let Some(v) = m.reservation() {
             out.push(w(
@@ -213,6 +213,50 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         bail!("\"unified\" resources need cgroup v2, and this host uses cgroup v1");
     }
     Ok(out)
+}
+
+/// The device rules a container gets: the config's, then the devices every container needs
+/// (runc's list: mknod of anything, null, zero, full, random, urandom, tty, ptmx, pts, tun),
+/// then the config's own linux.devices. Applied only when the config has device rules.
+pub fn with_default_devices(
+    r: &LinuxResources,
+    devices: &[oci_spec::runtime::LinuxDevice],
+) -> LinuxResources {
+    let Some(rules) = r.devices() else {
+        return r.clone();
+    };
+    let mut rules = rules.clone();
+    let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(t));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_string()));
+        d
+    };
+    use LinuxDeviceType::{B, C};
+    rules.push(rule(C, None, None, "m"));
+    rules.push(rule(B, None, None, "m"));
+    for (maj, min) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 2),
+        (10, 200),
+    ] {
+        rules.push(rule(C, Some(maj), Some(min), "rwm"));
+    }
+    rules.push(rule(C, Some(136), None, "rwm"));
+    for d in devices {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    let mut out = r.clone();
+    out.set_devices(Some(rules));
+    out
 }
 
 /// "c 1:3 rwm" for the v1 devices controller.
@@ -430,8 +474,8 @@ mod tests {
                 ("devices.deny", "a"),
                 ("devices.allow", "c 1:3 rwm"),
                 ("devices.deny", "a *:* m"),
-                ("memory.memsw.limit_in_bytes", "67108864"),
                 ("memory.limit_in_bytes", "33554432"),
+                ("memory.memsw.limit_in_bytes", "67108864"),
                 ("memory.soft_limit_in_bytes", "1000"),
                 ("memory.swappiness", "10"),
                 ("memory.oom_control", "1"),
@@ -448,9 +492,9 @@ mod tests {
         );
         assert!(v1(&res(r#"{"unified":{"memory.high":"1"}}"#)).is_err());
         assert!(v1(&res(r#"{"memory":{"swappiness":101}}"#)).is_err());
-        // A lower swap ceiling than the limit: limit first.
-        let r = res(r#"{"memory":{"limit":100,"swap":50}}"#);
-        assert_eq!(v1(&r).unwrap()[0].file, "memory.limit_in_bytes");
+        assert!(v1(&res(r#"{"memory":{"limit":100,"swap":50}}"#)).is_err());
+        let fifo = res(r#"{"devices":[{"allow":true,"type":"p","major":8,"minor":1}]}"#);
+        assert_eq!(v1(&fifo).unwrap().len(), 1);
         assert_eq!(
             files(&v1(&res(r#"{"pids":{"limit":0}}"#)).unwrap()),
             pairs(&[("pids.max", "max")])

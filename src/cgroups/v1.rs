@@ -81,7 +81,29 @@ impl CgroupManager for Manager {
     }
 
     fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        for w in super::resources::v1(resources)? {
+        let mut writes = super::resources::v1(resources)?;
+        // Raising both memory limits: the kernel wants memsw first.
+        if let (Some(l), Some(s)) = (
+            writes
+                .iter()
+                .position(|w| w.file == "memory.limit_in_bytes"),
+            writes
+                .iter()
+                .position(|w| w.file == "memory.memsw.limit_in_bytes"),
+        ) {
+            let dir = self.paths.v1.get("memory");
+            let current = dir.and_then(|d| fs::read(d, "memory.limit_in_bytes").ok());
+            let current: u64 = current
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(u64::MAX);
+            let new: i64 = writes[s].value.parse().unwrap_or(-1);
+            // memsw may not drop below the current memory limit: if the new memsw is at least
+            // the current limit, it can go first, which an increase needs.
+            if new < 0 || (new as u64) >= current {
+                writes.swap(l, s);
+            }
+        }
+        for w in writes {
             let dir = self
                 .paths
                 .v1

@@ -201,7 +201,8 @@ fn create_locked(
     let cg = cleanup.cgroup.as_deref().unwrap();
     cg.create()?;
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        cg.apply(r)?;
+        let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+        cg.apply(&cgroups::resources::with_default_devices(r, &devices))?;
     }
     let fifo = cleanup.container.as_ref().unwrap().locked.path(store::FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
