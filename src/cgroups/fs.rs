@@ -89,6 +89,26 @@ pub fn open_dir(dir: &Path) -> Option<std::os::fd::OwnedFd> {
         .map(Into::into)
 }
 
+/// Write each (dir, file, value) in order. If one fails, the single-value files already
+/// written get their old values back, so a failed update leaves the old limits in place.
+pub fn write_all_or_restore(writes: &[(&Path, &str, &str)]) -> Result<()> {
+    let mut done: Vec<(&Path, &str, String)> = vec![];
+    for (dir, file, value) in writes {
+        let old = read(dir, file).ok().map(|s| s.trim().to_string());
+        if let Err(e) = write(dir, file, value) {
+            for (d, f, v) in done.iter().rev() {
+                let _ = write(d, f, v);
+            }
+            return Err(e);
+        }
+        // Files that hold one value can be put back; lists (devices, io.max) cannot.
+        if let Some(old) = old.filter(|o| !o.is_empty() && !o.contains('\n')) {
+            done.push((dir, file, old));
+        }
+    }
+    Ok(())
+}
+
 /// Poll `file` in `dir` until `done` says yes (at most 5 s): freezing is asynchronous.
 pub fn wait_until(dir: &Path, file: &str, done: impl Fn(&str) -> bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);

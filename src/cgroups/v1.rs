@@ -103,7 +103,8 @@ impl CgroupManager for Manager {
                 writes.swap(l, s);
             }
         }
-        for w in writes {
+        let mut plan = vec![];
+        for w in &writes {
             let dir = self
                 .paths
                 .v1
@@ -117,8 +118,9 @@ impl CgroupManager for Manager {
                         w.controller
                     )
                 })?;
-            fs::write(dir, &w.file, &w.value)?;
+            plan.push((dir.as_path(), w.file.as_str(), w.value.as_str()));
         }
+        fs::write_all_or_restore(&plan)?;
         Ok(())
     }
 

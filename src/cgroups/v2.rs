@@ -113,9 +113,11 @@ impl CgroupManager for Manager {
                 .unwrap_or("");
             enable_controller(self.dir(), c, what)?;
         }
-        for w in writes {
-            fs::write(self.dir(), &w.file, &w.value)?;
-        }
+        let plan: Vec<(&Path, &str, &str)> = writes
+            .iter()
+            .map(|w| (self.dir(), w.file.as_str(), w.value.as_str()))
+            .collect();
+        fs::write_all_or_restore(&plan)?;
         Ok(())
     }
 

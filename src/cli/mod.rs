@@ -6,10 +6,12 @@ mod features;
 mod kill;
 mod list;
 mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::container::Store;
 use anyhow::Result;
@@ -83,6 +85,10 @@ pub enum Command {
     Pause(pause::Args),
     /// Thaw a paused container
     Resume(pause::Args),
+    /// List a container's processes
+    Ps(ps::Args),
+    /// Change a container's resource limits
+    Update(update::Args),
     /// Delete a container
     Delete(delete::Args),
     /// Write a default config.json
@@ -139,6 +145,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill(a) => kill::run(g, a),
         Command::Pause(a) => pause::pause(g, a),
         Command::Resume(a) => pause::resume(g, a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Update(a) => update::run(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),

@@ -4,12 +4,14 @@ pub mod delete;
 pub mod kill;
 pub mod list;
 pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod sandbox;
 pub mod start;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod update;
 
 pub use status::Status;
 pub use store::Store;

@@ -1,0 +1,114 @@
+use super::Global;
+use crate::container::update::{parse_size, update};
+use anyhow::{Context, Result};
+use oci_spec::runtime::LinuxResources;
+use std::io::Read;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub id: String,
+    /// JSON LinuxResources from a file, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<String>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+}
+
+/// The resources to apply: -r's JSON, with the flags on top.
+pub fn resources(a: &Args) -> Result<LinuxResources> {
+    let mut r: LinuxResources = match a.resources.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("read resources from stdin")?;
+            serde_json::from_str(&s).context("invalid resources on stdin")?
+        }
+        Some(f) => {
+            let data = std::fs::read(f).with_context(|| format!("read {f}"))?;
+            serde_json::from_slice(&data).with_context(|| format!("invalid resources in {f}"))?
+        }
+        None => LinuxResources::default(),
+    };
+    // The default LinuxResources carries an empty device list: an update never touches
+    // device rules unless the JSON names them.
+    if a.resources.is_none() {
+        r.set_devices(None);
+    }
+    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem_set = r.memory().is_some();
+    if let Some(v) = &a.memory {
+        mem.set_limit(Some(parse_size(v)?));
+        mem_set = true;
+    }
+    if let Some(v) = &a.memory_swap {
+        mem.set_swap(Some(parse_size(v)?));
+        mem_set = true;
+    }
+    if let Some(v) = &a.memory_reservation {
+        mem.set_reservation(Some(parse_size(v)?));
+        mem_set = true;
+    }
+    if mem_set {
+        r.set_memory(Some(mem));
+    }
+    if a.cpu_shares.is_some()
+        || a.cpu_quota.is_some()
+        || a.cpu_period.is_some()
+        || a.cpuset_cpus.is_some()
+        || a.cpuset_mems.is_some()
+    {
+        let mut cpu = r.cpu().clone().unwrap_or_default();
+        if let Some(v) = a.cpu_shares {
+            cpu.set_shares(Some(v));
+        }
+        if let Some(v) = a.cpu_quota {
+            cpu.set_quota(Some(v));
+        }
+        if let Some(v) = a.cpu_period {
+            cpu.set_period(Some(v));
+        }
+        if let Some(v) = &a.cpuset_cpus {
+            cpu.set_cpus(Some(v.clone()));
+        }
+        if let Some(v) = &a.cpuset_mems {
+            cpu.set_mems(Some(v.clone()));
+        }
+        r.set_cpu(Some(cpu));
+    }
+    if let Some(v) = a.pids_limit {
+        let mut p = oci_spec::runtime::LinuxPids::default();
+        p.set_limit(v);
+        r.set_pids(Some(p));
+    }
+    if let Some(v) = a.blkio_weight {
+        let mut b = r.block_io().clone().unwrap_or_default();
+        b.set_weight(Some(v));
+        r.set_block_io(Some(b));
+    }
+    Ok(r)
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let r = resources(&a)?;
+    update(&g.store(), &a.id, &r)?;
+    Ok(0)
+}
