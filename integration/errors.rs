@@ -142,3 +142,26 @@ fn terminal_without_console_socket_is_refused() {
     let env = Env::new(&["true"], |c| c["process"]["terminal"] = json!(true));
     create_fails(&env, &unique("e"), "--console-socket is required");
 }
+
+#[test]
+fn corrupt_state_is_skipped_by_list_and_removed_by_delete_force() {
+    let env = Env::new(&["sleep", "100"], |_| {});
+    env.create("good");
+    let bad = env.root.path().join("broken");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("lock"), "").unwrap();
+    std::fs::write(bad.join("meta.json"), "{\"id\": \"broken\", \"stat").unwrap();
+    let out = env.coop(&["list", "-q"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "good\n");
+    assert!(
+        stderr(&out).contains("broken") && stderr(&out).contains("corrupt state file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.coop(&["delete", "broken"]);
+    assert!(!out.status.success());
+    env.ok(&["delete", "--force", "broken"]);
+    assert!(!bad.exists());
+    assert_eq!(env.ok(&["list", "-q"]), "good\n");
+}

@@ -2,6 +2,7 @@
 //!
 //! Every test has its own `--root` and bundle, so tests run in parallel. Run with
 //! `cargo test --test integration` as root (scripts/test.sh does).
+mod cgroups;
 mod common;
 mod errors;
 mod lifecycle;
