@@ -125,3 +125,17 @@ fn pause_resume_update_ps() {
     env.ok(&["delete", "--force", &id]);
     assert!(!process_exists(pid));
 }
+
+#[test]
+fn events_stats_in_runc_format() {
+    let env = Env::new(&["sleep", "100"], |c| c["linux"]["resources"]["pids"] = json!({"limit": 30}));
+    let id = unique("ev");
+    env.ok(&["run", "-d", "-b", env.bundle_path(), &id]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["data"]["pids"]["current"], 1);
+    assert_eq!(v["data"]["pids"]["limit"], 30);
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert!(v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
+}

@@ -5,6 +5,7 @@
 //! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
 pub mod fs;
 pub mod resources;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
@@ -47,6 +48,10 @@ pub trait CgroupManager {
     /// Freeze every process of the cgroup; returns once the kernel says they are frozen.
     fn freeze(&self) -> Result<()>;
     fn thaw(&self) -> Result<()>;
+    /// The `data` of runc's `events --stats`.
+    fn stats(&self) -> serde_json::Value;
+    /// OOM kills seen so far in the cgroup.
+    fn oom_kills(&self) -> u64;
 }
 
 /// The hierarchies mounted on this host.

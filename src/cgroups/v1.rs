@@ -140,6 +140,23 @@ impl CgroupManager for Manager {
         fs::signal_pids(&self.pids()?, signal)
     }
 
+    fn stats(&self) -> serde_json::Value {
+        super::stats::v1(|c| {
+            self.paths
+                .v1
+                .iter()
+                .find(|(k, _)| k.split(',').any(|x| x == c))
+                .map(|(_, d)| d.clone())
+        })
+    }
+
+    fn oom_kills(&self) -> u64 {
+        self.paths
+            .v1
+            .get("memory")
+            .map_or(0, |d| super::stats::oom_kills(d))
+    }
+
     fn freeze(&self) -> Result<()> {
         match self.paths.v1.get("freezer") {
             Some(d) => {

@@ -137,6 +137,14 @@ impl CgroupManager for Manager {
         freeze(self.dir(), true)
     }
 
+    fn stats(&self) -> serde_json::Value {
+        super::stats::v2(self.dir())
+    }
+
+    fn oom_kills(&self) -> u64 {
+        super::stats::oom_kills(self.dir())
+    }
+
     fn thaw(&self) -> Result<()> {
         freeze(self.dir(), false)
     }

@@ -2,6 +2,7 @@
 //! `--bundle B` and `--bundle=B` forms; global flags are accepted anywhere.
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
@@ -89,6 +90,8 @@ pub enum Command {
     Ps(ps::Args),
     /// Change a container's resource limits
     Update(update::Args),
+    /// Resource statistics and OOM events (JSON)
+    Events(events::Args),
     /// Delete a container
     Delete(delete::Args),
     /// Write a default config.json
@@ -147,6 +150,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume(a) => pause::resume(g, a),
         Command::Ps(a) => ps::run(g, a),
         Command::Update(a) => update::run(g, a),
+        Command::Events(a) => events::run(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),

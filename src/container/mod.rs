@@ -1,6 +1,7 @@
 //! The container record (meta.json) and one file per verb.
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod kill;
 pub mod list;
 pub mod pause;

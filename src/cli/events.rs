@@ -1,0 +1,46 @@
+use super::Global;
+use anyhow::{Context, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub id: String,
+    /// Print one stats object and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Interval between stats while streaming (e.g. 5s, 500ms)
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration> {
+    let (n, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: f64 = n
+        .parse()
+        .with_context(|| format!("invalid interval {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => anyhow::bail!("invalid interval {s:?}"),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs.max(0.001)))
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let store = g.store();
+    if a.stats {
+        println!("{}", crate::container::events::stats(&store, &a.id)?);
+        return Ok(0);
+    }
+    crate::container::events::stream(
+        &store,
+        &a.id,
+        duration(&a.interval)?,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(0)
+}
