@@ -73,6 +73,12 @@ check "exit code" expect_eq 5 "$code"
 c run -d --runc-binary "$runtime" $img t3 sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done'
 sleep 0.3
 check "detached task runs" expect_eq RUNNING "$(c task ls | awk '$1=="t3"{print $3}')"
+
+check "task ps lists the pids" eval '[ "$(c task ps t3 | awk '"'"'$1 ~ /^[0-9]+$/'"'"' | wc -l)" -ge 2 ]'
+check "task pause" c task pause t3
+check "task paused" expect_eq PAUSED "$(c task ls | awk '$1=="t3"{print $3}')"
+check "task resume" c task resume t3
+check "task metrics" eval "c task metrics t3 | grep -q memory"
 check "task kill" c task kill t3
 for _ in $(seq 50); do [ "$(c task ls | awk '$1=="t3"{print $3}')" = STOPPED ] && break; sleep 0.1; done
 check "task stopped" expect_eq STOPPED "$(c task ls | awk '$1=="t3"{print $3}')"

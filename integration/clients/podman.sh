@@ -49,6 +49,13 @@ cid=$(pm run -d $img sh -c 'echo started; trap "exit 0" TERM; while :; do sleep 
 sleep 0.5
 check "run -d then logs" expect_eq "started" "$(pm logs "$cid")"
 check "the container runs" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "pause" eval "pm pause $cid >/dev/null"
+check "paused" expect_eq "paused" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "unpause" eval "pm unpause $cid >/dev/null"
+check "running again" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "top lists the container's processes" eval "pm top $cid | grep -q 'sh -c'"
+check "update --memory" eval "pm update --memory 64m $cid >/dev/null"
+check "stats reads the container's usage" eval "pm stats --no-stream --format '{{.MemUsage}}' $cid | grep -q 'B / '"
 check "stop" eval "pm stop -t 5 $cid >/dev/null"
 check "stopped" expect_eq "exited" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "rm" eval "pm rm $cid >/dev/null"
