@@ -128,7 +128,9 @@ fn pause_resume_update_ps() {
 
 #[test]
 fn events_stats_in_runc_format() {
-    let env = Env::new(&["sleep", "100"], |c| c["linux"]["resources"]["pids"] = json!({"limit": 30}));
+    let env = Env::new(&["sleep", "100"], |c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 30})
+    });
     let id = unique("ev");
     env.ok(&["run", "-d", "-b", env.bundle_path(), &id]);
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["events", "--stats", &id])).unwrap();

@@ -182,3 +182,23 @@ fn rlimit_errors_name_the_limit() {
         assert!(env.left().is_empty());
     }
 }
+
+#[test]
+fn coop_never_runs_its_own_binary_in_the_container() {
+    // A script whose interpreter is /proc/self/exe would run the host's coop binary inside.
+    let script = rootfs().join(format!("bin/evil-{}", std::process::id()));
+    std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let name = format!("/bin/{}", script.file_name().unwrap().to_str().unwrap());
+    for args in [vec![name.as_str()], vec!["/proc/self/exe"]] {
+        let env = Env::new(&args, |_| {});
+        let out = env.coop(&["create", "-b", env.bundle_path(), &unique("evil")]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("refusing to run the container runtime's own binary"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(env.left().is_empty());
+    }
+}

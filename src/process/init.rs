@@ -230,6 +230,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         .unwrap_or(DEFAULT_PATH)
         .to_string();
     let exe = lookup(&args[0], &path_var)?;
+    refuse_own_binary(&exe)?;
 
     // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`.
     chan.send(&Message::Ready)?;
@@ -327,6 +328,42 @@ pub fn lookup(name: &str, path: &str) -> Result<PathBuf> {
         Some(e) => Err(e),
         None => bail!("exec {name:?}: executable file not found in $PATH"),
     }
+}
+
+/// Refuse to exec coop's own binary inside the container, directly (`/proc/self/exe`) or as a
+/// script interpreter (`#!/proc/self/exe`, followed as the kernel does, four levels deep): it
+/// would run the host's coop binary in the container, where the container could then open it
+/// for writing through /proc/PID/exe (the CVE-2019-5736 class).
+fn refuse_own_binary(exe: &Path) -> Result<()> {
+    use std::io::Read;
+    let own = nix::sys::stat::stat("/proc/self/exe").context("stat /proc/self/exe")?;
+    let mut path = exe.to_path_buf();
+    for _ in 0..5 {
+        let Ok(st) = nix::sys::stat::stat(&path) else {
+            return Ok(());
+        };
+        if (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino) {
+            bail!(
+                "exec {}: refusing to run the container runtime's own binary inside the container",
+                exe.display()
+            );
+        }
+        let mut head = [0u8; 256];
+        let n = match std::fs::File::open(&path).and_then(|mut f| f.read(&mut head)) {
+            Ok(n) => n,
+            Err(_) => return Ok(()),
+        };
+        let Some(line) = head[..n].strip_prefix(b"#!") else {
+            return Ok(());
+        };
+        let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+        let interp = String::from_utf8_lossy(line);
+        let Some(interp) = interp.split_whitespace().next() else {
+            return Ok(());
+        };
+        path = PathBuf::from(interp);
+    }
+    Ok(())
 }
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
