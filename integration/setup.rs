@@ -202,3 +202,26 @@ fn coop_never_runs_its_own_binary_in_the_container() {
         assert!(env.left().is_empty());
     }
 }
+
+#[test]
+fn seccomp_with_podmans_profile() {
+    let Ok(profile) = std::fs::read("/usr/share/containers/seccomp.json") else {
+        panic!("podman's seccomp profile is missing: install containers-common (podman)");
+    };
+    let profile: serde_json::Value = serde_json::from_slice(&profile).unwrap();
+    for nnp in [true, false] {
+        let env = Env::new(&["sh", "-c", "swapoff /x 2>&1; ls / | wc -l; id -u"], |c| {
+            c["linux"]["seccomp"] = profile.clone();
+            c["process"]["noNewPrivileges"] = json!(nnp);
+        });
+        let out = env.ok(&["run", "-b", env.bundle_path(), &unique("sc")]);
+        assert!(out.contains("Operation not permitted"), "{out}");
+        assert!(out.ends_with("\n0\n"), "{out}");
+    }
+    // A profile that denies getcwd: the runtime must not need it after the filter is in.
+    let env = Env::new(&["echo", "ran"], |c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
+    });
+    assert_eq!(env.ok(&["run", "-b", env.bundle_path(), &unique("sc")]), "ran\n");
+}

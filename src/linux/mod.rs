@@ -9,6 +9,7 @@ pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
 pub mod safepath;
+pub mod seccomp;
 pub mod signals;
 pub mod tty;
 pub mod user;

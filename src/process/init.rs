@@ -190,6 +190,16 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         bail!("config.json has no \"process\": nothing to start");
     };
 
+    // The seccomp filter is compiled now, so that a bad profile fails create.
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::linux::seccomp::compile)
+        .transpose()?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, installing the filter needs CAP_SYS_ADMIN: the final capability
+    // sets then wait until the filter is in (as runc does).
+    let caps_after_seccomp = seccomp.is_some() && !nnp;
+
     // 15. rlimits, before the user switch drops the right to set them.
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
 
@@ -202,7 +212,14 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    if let Some(c) = process.capabilities() {
+    if caps_after_seccomp {
+        // Still in the permitted set thanks to PR_SET_KEEPCAPS.
+        let _ = caps::raise(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        );
+    } else if let Some(c) = process.capabilities() {
         capabilities::apply(c)?;
     }
 
@@ -242,10 +259,19 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(std::io::Error::last_os_error()).context("set no_new_privs");
+        }
+    }
+    // The filter last: only capset (when it waited) and execve run under it.
+    if let Some(f) = &seccomp {
+        crate::linux::seccomp::install(f)?;
+    }
+    if caps_after_seccomp {
+        if let Some(c) = process.capabilities() {
+            capabilities::apply(c)?;
         }
     }
 
