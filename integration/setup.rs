@@ -223,5 +223,8 @@ fn seccomp_with_podmans_profile() {
         c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
     });
-    assert_eq!(env.ok(&["run", "-b", env.bundle_path(), &unique("sc")]), "ran\n");
+    assert_eq!(
+        env.ok(&["run", "-b", env.bundle_path(), &unique("sc")]),
+        "ran\n"
+    );
 }

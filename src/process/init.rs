@@ -4,9 +4,10 @@
 //! sent to the parent as a message (it becomes coop's error) and init exits 1: it never dies
 //! silently. The numbered steps below are the order; the comments say why.
 use super::clone;
+use super::finish;
 use super::sync::{Channel, Message};
 use super::InitContext;
-use crate::linux::{capabilities, fds, namespaces, rlimits, rootfs, signals, tty, user};
+use crate::linux::{fds, namespaces, rootfs, signals, tty, user};
 use anyhow::{bail, Context, Result};
 use nix::sched::{unshare, CloneFlags};
 use std::convert::Infallible;
@@ -14,7 +15,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub fn main(ctx: &InitContext, chan: Channel) -> ! {
     let mut ready = false;
@@ -190,93 +191,20 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         bail!("config.json has no \"process\": nothing to start");
     };
 
-    // The seccomp filter is compiled now, so that a bad profile fails create.
-    let seccomp = linux
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::linux::seccomp::compile)
-        .transpose()?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    // Without no_new_privs, installing the filter needs CAP_SYS_ADMIN: the final capability
-    // sets then wait until the filter is in (as runc does).
-    let caps_after_seccomp = seccomp.is_some() && !nnp;
-
-    // 15. rlimits, before the user switch drops the right to set them.
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-
-    // 16. User and capabilities: the bounding set needs CAP_SETPCAP, so it goes first; the
-    //     user switch keeps capabilities (PR_SET_KEEPCAPS) and the final sets come after.
-    if let Some(c) = process.capabilities() {
-        capabilities::drop_bounding(c)?;
-    }
-    user::switch(process.user())?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022),
-    ));
-    if caps_after_seccomp {
-        // Still in the permitted set thanks to PR_SET_KEEPCAPS.
-        let _ = caps::raise(
-            None,
-            caps::CapSet::Effective,
-            caps::Capability::CAP_SYS_ADMIN,
-        );
-    } else if let Some(c) = process.capabilities() {
-        capabilities::apply(c)?;
-    }
-
-    // 17. Working directory, environment and the executable, checked now so that create
-    //     fails (not start) when the program does not exist.
-    nix::unistd::chdir(&cwd).with_context(|| format!("chdir to {}", cwd.display()))?;
-    // The working directory must be inside the new root (no leaked host directory); checked
-    // here, long before seccomp could block getcwd.
-    let here = nix::unistd::getcwd().context("getcwd")?;
-    if !here.is_absolute() || here.starts_with("(unreachable)") {
-        bail!(
-            "working directory {} is outside the container's root",
-            cwd.display()
-        );
-    }
-    let env = environment(
-        process.env().as_deref().unwrap_or(&[]),
-        process.user().uid(),
-        ctx.listen_fds,
-    );
-    let args = process.args().as_deref().unwrap_or(&[]);
-    let path_var = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH)
-        .to_string();
-    let exe = lookup(&args[0], &path_var)?;
-    refuse_own_binary(&exe)?;
-
-    // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`.
-    chan.send(&Message::Ready)?;
-    *ready = true;
-    wait_for_start(&fifo)?;
-
-    // 19. LSM labels for the exec, then (startContainer hooks and seccomp) as late as possible.
-    crate::linux::lsm::set_exec_labels(
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-    )?;
-    if nnp {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("set no_new_privs");
-        }
-    }
-    // The filter last: only capset (when it waited) and execve run under it.
-    if let Some(f) = &seccomp {
-        crate::linux::seccomp::install(f)?;
-    }
-    if caps_after_seccomp {
-        if let Some(c) = process.capabilities() {
-            capabilities::apply(c)?;
-        }
-    }
-
-    // 20. exec.
-    exec(&exe, args, &env)
+    // 15-20: rlimits, user, capabilities, cwd, env, the executable; then Ready, the wait on
+    // exec.fifo, LSM labels, seccomp and exec (process/finish.rs, shared with exec).
+    let f = finish::Finish {
+        process,
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        cwd: &cwd,
+        listen_fds: ctx.listen_fds,
+    };
+    finish::run(&f, || {
+        // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`.
+        chan.send(&Message::Ready)?;
+        *ready = true;
+        wait_for_start(&fifo)
+    })
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {
@@ -298,7 +226,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
 }
 
 /// process.env, plus HOME when missing (from the rootfs's /etc/passwd) and LISTEN_FDS.
-fn environment(env: &[String], uid: u32, listen_fds: i32) -> Vec<String> {
+pub fn environment(env: &[String], uid: u32, listen_fds: i32) -> Vec<String> {
     let mut out: Vec<String> = env.to_vec();
     let has = |out: &Vec<String>, k: &str| out.iter().any(|e| e.split('=').next() == Some(k));
     if !has(&out, "HOME") {
@@ -360,7 +288,7 @@ pub fn lookup(name: &str, path: &str) -> Result<PathBuf> {
 /// script interpreter (`#!/proc/self/exe`, followed as the kernel does, four levels deep): it
 /// would run the host's coop binary in the container, where the container could then open it
 /// for writing through /proc/PID/exe (the CVE-2019-5736 class).
-fn refuse_own_binary(exe: &Path) -> Result<()> {
+pub fn refuse_own_binary(exe: &Path) -> Result<()> {
     use std::io::Read;
     let own = nix::sys::stat::stat("/proc/self/exe").context("stat /proc/self/exe")?;
     let mut path = exe.to_path_buf();
@@ -403,7 +331,7 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Infallible> {
+pub fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Infallible> {
     use std::os::unix::ffi::OsStrExt;
     let c_exe = CString::new(exe.as_os_str().as_bytes())?;
     let c_args: Vec<CString> = args

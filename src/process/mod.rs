@@ -1,5 +1,6 @@
 //! The parent side of starting a container's init.
 pub mod clone;
+pub mod finish;
 pub mod init;
 pub mod sync;
 
