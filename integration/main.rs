@@ -5,6 +5,7 @@
 mod cgroups;
 mod common;
 mod errors;
+mod exec;
 mod lifecycle;
 mod sandbox;
 mod setup;

@@ -49,6 +49,13 @@ cid=$(pm run -d $img sh -c 'echo started; trap "exit 0" TERM; while :; do sleep 
 sleep 0.5
 check "run -d then logs" expect_eq "started" "$(pm logs "$cid")"
 check "the container runs" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
+check "exec prints" expect_eq "in-container" "$(pm exec $cid echo in-container)"
+code=0; pm exec $cid sh -c 'exit 4' || code=$?
+check "exec exit code" expect_eq 4 "$code"
+check "exec -u -w -e" expect_eq "65534 /tmp bar" "$(pm exec -u 65534 -w /tmp -e FOO=bar $cid sh -c 'echo $(id -u) $(pwd) $FOO')"
+out=$(script -qec "podman --root $work/storage --runroot $work/run --storage-driver vfs --runtime $runtime exec -t $cid tty" /dev/null </dev/null | tr -d '\r')
+check "exec -t gives a terminal" expect_eq "/dev/pts/0" "$out"
+check "exec -i reads stdin" expect_eq "piped" "$(echo piped | pm exec -i $cid cat)"
 check "pause" eval "pm pause $cid >/dev/null"
 check "paused" expect_eq "paused" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "unpause" eval "pm unpause $cid >/dev/null"

@@ -3,6 +3,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -92,6 +93,8 @@ pub enum Command {
     Update(update::Args),
     /// Resource statistics and OOM events (JSON)
     Events(events::Args),
+    /// Run a process in a running container
+    Exec(exec::Args),
     /// Delete a container
     Delete(delete::Args),
     /// Write a default config.json
@@ -151,6 +154,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps(a) => ps::run(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Events(a) => events::run(g, a),
+        Command::Exec(a) => exec::run(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),

@@ -31,29 +31,7 @@ pub fn run(store: &Store, o: &RunOptions) -> Result<i32> {
         }
         return Ok(0);
     }
-    // Every signal we forward is blocked before init exists, so none can be missed; init
-    // unblocks them for itself. We are the subreaper so that a two-stage init (a grandchild)
-    // is ours to wait for.
-    let mut mask = SigSet::all();
-    mask.remove(Signal::SIGKILL);
-    mask.remove(Signal::SIGSTOP);
-    for s in [
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGABRT,
-    ] {
-        mask.remove(s);
-    }
-    let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
-        .context("block signals")?;
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .context("signalfd")?;
-
+    let sfd = foreground()?;
     let created = create(store, &copts)?;
     if let Err(e) = start::start(store, &created.id) {
         let _ = delete::delete(store, &created.id, true);
@@ -68,7 +46,33 @@ pub fn run(store: &Store, o: &RunOptions) -> Result<i32> {
     code
 }
 
-fn wait(sfd: &SignalFd, pidfd: &OwnedFd, pid: i32, console: Option<&OwnedFd>) -> Result<i32> {
+/// Prepare to wait for a process in the foreground: every signal we forward is blocked before
+/// the process exists, so none can be missed (the process unblocks them for itself), and we
+/// become a subreaper so that a grandchild (a two-stage init, an exec's process) is ours to
+/// wait for.
+pub fn foreground() -> Result<SignalFd> {
+    let mut mask = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGABRT,
+    ] {
+        mask.remove(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .context("block signals")?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")
+}
+
+/// Wait for the process, forwarding signals and relaying the terminal; its exit code, or
+/// 128+N when signal N killed it.
+pub fn wait(sfd: &SignalFd, pidfd: &OwnedFd, pid: i32, console: Option<&OwnedFd>) -> Result<i32> {
     let _raw = console.map(|_| tty::RawMode::enter());
     if let (Some(m), Some(size)) = (console, tty::own_size()) {
         resize(m, size);

@@ -2,6 +2,7 @@
 pub mod clone;
 pub mod finish;
 pub mod init;
+pub mod setns;
 pub mod sync;
 
 use crate::cgroups::CgroupManager;
@@ -195,6 +196,76 @@ fn handshake(
             other => bail!("unexpected message from container init: {other:?}"),
         }
     }
+}
+
+/// Start a process in a running container (`exec`). Returns once it has exec'd.
+pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Result<Spawned> {
+    let (parent, child) = Channel::pair()?;
+    let cg_fd = cgroup.clone_into_fd();
+    let (pid, pidfd, in_unified) = match clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd())) {
+        Ok(Forked::Child) => {
+            drop(parent);
+            setns::main(ctx, child)
+        }
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd, cg_fd.is_some()),
+        // The kernel may refuse to clone into the cgroup: join it through cgroup.procs.
+        Err(_) if cg_fd.is_some() => match clone3(0, None).context("clone3")? {
+            Forked::Child => {
+                drop(parent);
+                setns::main(ctx, child)
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd, false),
+        },
+        Err(e) => return Err(e).context("clone3"),
+    };
+    drop(child);
+    let mut st = State {
+        heard: false,
+        init_pid: None,
+        status: None,
+    };
+    let r = (|| -> Result<Spawned> {
+        cgroup
+            .add_task(pid, in_unified)
+            .context("join the container's cgroup")?;
+        parent.send(&Message::Go)?;
+        let (mut proc_pid, mut proc_fd, mut console, mut ready) = (pid, None, None, false);
+        loop {
+            match parent.recv()? {
+                // The exec closed the channel (close-on-exec): the program runs.
+                None if ready => {
+                    return Ok(Spawned {
+                        pid: proc_pid,
+                        pidfd: proc_fd.context("exec process has no pidfd")?,
+                        console,
+                    })
+                }
+                None => bail!("the exec process exited during setup"),
+                Some((Message::InitPid { pid: p }, _)) => {
+                    st.init_pid = Some(p);
+                    proc_pid = p;
+                    proc_fd = Some(pidfd_open(p).with_context(|| format!("pidfd_open {p}"))?);
+                    st.status = waitpid(Pid::from_raw(pid), None).ok();
+                }
+                Some((Message::Console, fd)) => {
+                    console = Some(fd.context("console message without a pty fd")?)
+                }
+                Some((Message::Ready, _)) => ready = true,
+                Some((Message::Error { msg }, _)) => bail!("{msg}"),
+                Some((other, _)) => bail!("unexpected message from the exec process: {other:?}"),
+            }
+        }
+    })();
+    if r.is_err() {
+        if let Some(p) = st.init_pid {
+            let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        }
+        if st.status.is_none() {
+            let _ = clone::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+    }
+    r
 }
 
 /// Describe how init went away without a word.
