@@ -6,6 +6,7 @@ mod cgroups;
 mod common;
 mod errors;
 mod exec;
+mod hooks;
 mod lifecycle;
 mod sandbox;
 mod setup;

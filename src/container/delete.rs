@@ -54,8 +54,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// Remove what the container left: its cgroup and its state directory.
 /// (poststop hooks run here, after the container is gone, before delete returns.)
 pub fn destroy(c: Container) -> Result<()> {
+    let spec = c.spec().ok();
     // Without a mount namespace of its own the container's mounts are in ours.
-    let shares_mount_ns = c.spec().ok().is_some_and(|s| {
+    let shares_mount_ns = spec.as_ref().is_some_and(|s| {
         !crate::linux::namespaces::plan(s.linux().as_ref())
             .has(oci_spec::runtime::LinuxNamespaceType::Mount)
     });
@@ -75,7 +76,22 @@ pub fn destroy(c: Container) -> Result<()> {
     if c.meta.sandbox_root {
         sandbox::unmount_shm(&c.locked.dir);
     }
-    c.locked.remove()
+    let (id, bundle, annotations) = (
+        c.meta.id.clone(),
+        c.meta.bundle.clone(),
+        c.meta.annotations.clone(),
+    );
+    c.locked.remove()?;
+    // poststop: after the container is deleted, before delete returns; failures warn.
+    if let Some(h) = spec
+        .as_ref()
+        .and_then(|s| s.hooks().as_ref())
+        .and_then(|h| h.poststop().clone())
+    {
+        let st = crate::linux::hooks::state(&id, "stopped", 0, &bundle, &annotations);
+        crate::linux::hooks::run_all_warn("poststop", &h, &st);
+    }
+    Ok(())
 }
 
 /// SIGKILL everything in the container and wait until init is gone.

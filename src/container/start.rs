@@ -1,6 +1,7 @@
 //! `start`: release a created container's init from exec.fifo.
 use super::store::{self, Store};
 use super::{Container, Status};
+use crate::linux::hooks;
 use crate::process::clone::pidfd_open;
 use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -52,8 +53,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             bail!("container {} init exited before start", c.id());
         }
     }
+    // init holds its end until execve closes it: end-of-file means the program runs (or init
+    // died trying; its error is on the container's stderr).
+    wait_for_eof(&mut fifo);
     let _ = std::fs::remove_file(&fifo_path);
-    if c.spec()?.process().is_none() {
+    let spec = c.spec()?;
+    if spec.process().is_none() {
         // init was released and exits: there is nothing to run.
         bail!(
             "container {} has no process in its config.json: cannot start",
@@ -62,6 +67,34 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     }
     c.set_status(Status::Running, "start")?;
     c.save()?;
+    // poststart: after the user process started, before start returns; failures warn.
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+        let st = hooks::state(
+            c.id(),
+            "running",
+            c.meta.pid,
+            &c.meta.bundle,
+            &c.meta.annotations,
+        );
+        crate::linux::hooks::run_all_warn("poststart", &h, &st);
+    }
     // (poststart hooks run here: after the user process started, before start returns.)
     Ok(())
+}
+
+fn wait_for_eof(fifo: &mut std::fs::File) {
+    let mut buf = [0u8; 16];
+    loop {
+        match fifo.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+                if matches!(poll(&mut fds, PollTimeout::from(10_000u16)), Ok(0) | Err(_)) {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
 }

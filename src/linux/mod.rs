@@ -2,6 +2,7 @@
 pub mod capabilities;
 pub mod devices;
 pub mod fds;
+pub mod hooks;
 pub mod lsm;
 pub mod mount;
 pub mod namespaces;

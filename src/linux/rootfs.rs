@@ -26,6 +26,8 @@ pub struct Config<'a> {
     /// False when the config shares the host's mount namespace: then nothing may change the
     /// host's propagation, and chroot replaces pivot_root (as runc does).
     pub mount_ns: bool,
+    /// Runs after the mounts and devices, before pivot_root (the hooks' moment).
+    pub before_pivot: &'a dyn Fn() -> Result<()>,
 }
 
 const NONE: Option<&str> = None;
@@ -83,6 +85,7 @@ pub fn prepare(cfg: &Config) -> Result<()> {
         nix::sys::stat::umask(old);
         r?;
     }
+    (cfg.before_pivot)()?;
     if !cfg.mount_ns {
         // The mounts above stay in the host's table; delete unmounts them.
         nix::unistd::chroot(cfg.rootfs).context("chroot to rootfs")?;

@@ -7,7 +7,7 @@ use super::clone;
 use super::finish;
 use super::sync::{Channel, Message};
 use super::InitContext;
-use crate::linux::{fds, namespaces, rootfs, signals, tty, user};
+use crate::linux::{fds, hooks, namespaces, rootfs, signals, tty, user};
 use anyhow::{bail, Context, Result};
 use nix::sched::{unshare, CloneFlags};
 use std::convert::Infallible;
@@ -115,7 +115,40 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 9. The filesystem: propagation, rootfs bind, mounts in order, /dev, pivot_root.
     //    (createRuntime and createContainer hooks belong here, before pivot_root.)
+    //    Before pivot_root: prestart and createRuntime hooks (run by the parent, in the
+    //    runtime's namespaces), then createContainer hooks (here, in our mount namespace).
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let annotations: std::collections::BTreeMap<String, String> = spec
+        .annotations()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let host_pid = std::cell::Cell::new(0);
+    let any = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
+    let before_pivot = || -> Result<()> {
+        if !(any(hooks.prestart())
+            || any(hooks.create_runtime())
+            || any(hooks.create_container())
+            || any(hooks.start_container()))
+        {
+            return Ok(());
+        }
+        chan.send(&Message::RunHooks)?;
+        let pid = match chan.recv()? {
+            Some((Message::HooksDone { pid }, _)) => pid,
+            other => bail!("sync: expected HooksDone, got {other:?}"),
+        };
+        host_pid.set(pid);
+        let st = hooks::state(ctx.id, "creating", pid, ctx.bundle, &annotations);
+        hooks::run_all(
+            "createContainer",
+            hooks.create_container().as_deref().unwrap_or(&[]),
+            &st,
+        )
+    };
     rootfs::prepare(&rootfs::Config {
+        before_pivot: &before_pivot,
         spec,
         rootfs: ctx.rootfs,
         bundle: ctx.bundle,
@@ -200,10 +233,17 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         listen_fds: ctx.listen_fds,
     };
     finish::run(&f, || {
-        // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`.
+        // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`;
+        //     startContainer hooks run right after, inside the container.
         chan.send(&Message::Ready)?;
         *ready = true;
-        wait_for_start(&fifo)
+        wait_for_start(&fifo)?;
+        let st = hooks::state(ctx.id, "created", host_pid.get(), ctx.bundle, &annotations);
+        hooks::run_all(
+            "startContainer",
+            hooks.start_container().as_deref().unwrap_or(&[]),
+            &st,
+        )
     })
 }
 
@@ -328,6 +368,9 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
         .context("open exec.fifo (is /proc mounted in the container?)")?;
     use std::io::Write;
     (&f).write_all(b"0").context("write exec.fifo")?;
+    // Kept open (close-on-exec): `start` sees end-of-file the moment the program is exec'd,
+    // which is when poststart hooks may run.
+    std::mem::forget(f);
     Ok(())
 }
 

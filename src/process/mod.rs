@@ -7,7 +7,7 @@ pub mod sync;
 
 use crate::cgroups::CgroupManager;
 use crate::linux::namespaces::Plan;
-use crate::linux::user;
+use crate::linux::{hooks, user};
 use anyhow::{bail, Context, Result};
 use clone::{clone3, pidfd_open, Forked};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -191,6 +191,26 @@ fn handshake(
                 st.status = waitpid(Pid::from_raw(pid), None).ok();
             }
             Message::Console => console = Some(fd.context("console message without a pty fd")?),
+            Message::RunHooks => {
+                let hooks = ctx.spec.hooks().clone().unwrap_or_default();
+                let ann: std::collections::BTreeMap<String, String> = ctx
+                    .spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                // prestart (deprecated) first, then createRuntime, in our namespaces.
+                let st = hooks::state(ctx.id, "created", final_pid, ctx.bundle, &ann);
+                hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &st)?;
+                let st = hooks::state(ctx.id, "creating", final_pid, ctx.bundle, &ann);
+                hooks::run_all(
+                    "createRuntime",
+                    hooks.create_runtime().as_deref().unwrap_or(&[]),
+                    &st,
+                )?;
+                chan.send(&Message::HooksDone { pid: final_pid })?;
+            }
             Message::Ready => return Ok((final_pid, pidfd, console)),
             Message::Error { msg } => bail!("{msg}"),
             other => bail!("unexpected message from container init: {other:?}"),

@@ -14,7 +14,11 @@
 //!   IdMapsWritten ───────────────────────────▶
 //!                                               [two-stage: fork; stage 1 exits]
 //!                       ◀──────────────────── InitPid{pid} (two-stage only)
-//!                                               mounts, devices, pivot_root, ...
+//!                                               mounts, devices
+//!                       ◀──────────────────── RunHooks  (config has prestart/createRuntime/
+//!   prestart, createRuntime hooks                          createContainer hooks)
+//!   HooksDone{pid} ──────────────────────────▶ createContainer hooks
+//!                                               pivot_root, ...
 //!                       ◀──────────────────── Console + SCM_RIGHTS(pty master)
 //!                       ◀──────────────────── Ready
 //!   meta.json: created, pid, start time            open exec.fifo for writing: blocks
@@ -43,6 +47,11 @@ pub enum Message {
     IdMapsWritten,
     /// stage 1 -> parent: the container's init was forked; its pid in coop's pid namespace.
     InitPid { pid: i32 },
+    /// init -> parent: run the prestart and createRuntime hooks now (namespaces exist, the
+    /// root is not pivoted yet).
+    RunHooks,
+    /// parent -> init: hooks done; the container's pid as the host sees it.
+    HooksDone { pid: i32 },
     /// init -> parent: the terminal master follows as SCM_RIGHTS.
     Console,
     /// init -> parent: set up, now waiting on exec.fifo.

@@ -1,0 +1,115 @@
+//! OCI hooks: stages in order, their namespaces, state on stdin, failure rules.
+use crate::common::*;
+use serde_json::json;
+
+/// A hook that appends "<stage> <status> <mnt ns>" to `log`.
+fn hook(stage: &str, log: &std::path::Path) -> serde_json::Value {
+    let script = format!(
+        "read -r s; st=$(echo \"$s\" | sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); echo {stage} $st $(readlink /proc/self/ns/mnt) >> {}",
+        log.display()
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+#[test]
+fn hooks_run_in_order_in_the_right_namespaces() {
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("hooks.log");
+    let start_log = rootfs().join(format!("tmp/start-{}.log", std::process::id()));
+    let env = Env::new(&["true"], |c| {
+        let in_container = json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("echo startContainer $(readlink /proc/self/ns/mnt) > /tmp/start-{}.log", std::process::id())]});
+        c["hooks"] = json!({
+            "prestart": [hook("prestart", &log)],
+            "createRuntime": [hook("createRuntime", &log)],
+            "createContainer": [hook("createContainer", &log)],
+            "startContainer": [in_container],
+            "poststart": [hook("poststart", &log)],
+            "poststop": [hook("poststop", &log)],
+        });
+    });
+    let id = unique("hooks");
+    env.create(&id);
+    let pid = env.pid(&id);
+    let container_mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    env.ok(&["delete", &id]);
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("prestart created {host_mnt}"),
+            format!("createRuntime creating {host_mnt}"),
+            format!("createContainer creating {container_mnt}"),
+            format!("poststart running {host_mnt}"),
+            format!("poststop stopped {host_mnt}"),
+        ]
+    );
+    let started = std::fs::read_to_string(&start_log).unwrap();
+    assert_eq!(started.trim(), format!("startContainer {container_mnt}"));
+    let _ = std::fs::remove_file(start_log);
+}
+
+#[test]
+fn failing_hooks() {
+    // A failing createRuntime hook fails create and leaves nothing.
+    let env = Env::new(&["true"], |c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 2"]}]});
+    });
+    let out = env.coop(&["create", "-b", env.bundle_path(), &unique("fail")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("createRuntime hook #0") && stderr(&out).contains("no way"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.left().is_empty());
+    // A hook over its timeout is killed, and that is a failure too.
+    let env = Env::new(&["true"], |c| {
+        c["hooks"] =
+            json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    });
+    let out = env.coop(&["create", "-b", env.bundle_path(), &unique("slow")]);
+    assert!(
+        stderr(&out).contains("timed out after 1s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.left().is_empty());
+    // Failing poststart and poststop hooks are warnings: start and delete succeed, and the
+    // remaining hooks still run.
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("after.log");
+    let env = Env::new(&["true"], |c| {
+        let fail = json!({"path": "/bin/false", "args": ["false"]});
+        c["hooks"] = json!({"poststart": [fail.clone(), hook("poststart", &log)], "poststop": [fail, hook("poststop", &log)]});
+    });
+    let id = unique("warn");
+    env.create(&id);
+    let out = env.coop(&["start", &id]);
+    assert!(
+        out.status.success() && stderr(&out).contains("poststart hook #0"),
+        "{}",
+        stderr(&out)
+    );
+    env.wait_status(&id, "stopped");
+    let out = env.coop(&["delete", &id]);
+    assert!(
+        out.status.success() && stderr(&out).contains("poststop hook #0"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+}

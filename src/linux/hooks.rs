@@ -1,0 +1,138 @@
+//! OCI hooks: run a hook with the container's state on stdin, its args and env, and its
+//! timeout (the hook is killed when it runs out).
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Hook;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The state a hook reads on stdin.
+pub fn state(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": "1.2.1",
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    }))
+    .unwrap_or_default()
+}
+
+/// Run `hooks` in order; the first failure stops and is the error.
+pub fn run_all(stage: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run(h, state).with_context(|| format!("{stage} hook #{i} ({})", h.path().display()))?;
+    }
+    Ok(())
+}
+
+/// Run every hook; failures are warnings (poststart, poststop).
+pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(h, state) {
+            log::warn!(
+                "{stage} hook #{i} ({}): {}",
+                h.path().display(),
+                crate::error::render(&e)
+            );
+        }
+    }
+}
+
+fn run(h: &Hook, state: &[u8]) -> Result<()> {
+    let mut cmd = Command::new(h.path());
+    let args = h.args().clone().unwrap_or_default();
+    if let Some((argv0, rest)) = args.split_first() {
+        cmd.arg0(argv0).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("start")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine.
+        let _ = stdin.write_all(state);
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let status = loop {
+        if let Some(st) = child.try_wait().context("wait")? {
+            break st;
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("timed out after {}s", h.timeout().unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        let err = err.trim();
+        bail!("{status}{}{err}", if err.is_empty() { "" } else { ": " });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(json: &str) -> Hook {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn stdin_args_env_timeout_failure() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let h = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","cat > {0}; echo \"$0 $1 $FOO\" > {0}.args","arg1"],"env":["FOO=bar"]}}"#,
+            out.display()
+        ));
+        let st = state("c1", "created", 42, Path::new("/b"), &BTreeMap::new());
+        run_all("prestart", &[h], &st).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(v["status"], "created");
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["id"], "c1");
+        let args = std::fs::read_to_string(tmp.path().join("out.args")).unwrap();
+        assert_eq!(args, "arg1  bar\n"); // $0 is arg1, $1 is empty
+        let slow = hook(r#"{"path":"/bin/sleep","args":["sleep","5"],"timeout":1}"#);
+        let t = Instant::now();
+        let err = format!("{:#}", run_all("poststart", &[slow], &st).unwrap_err());
+        assert!(
+            err.contains("timed out after 1s") && t.elapsed() < Duration::from_secs(4),
+            "{err}"
+        );
+        let fail = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo nope >&2; exit 3"]}"#);
+        let err = format!("{:#}", run_all("createRuntime", &[fail], &st).unwrap_err());
+        assert!(
+            err.contains("createRuntime hook #0")
+                && err.contains("exit status: 3")
+                && err.contains("nope"),
+            "{err}"
+        );
+    }
+}
