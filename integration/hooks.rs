@@ -113,3 +113,56 @@ fn failing_hooks() {
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
 }
+
+#[test]
+fn hooks_d_definitions_are_injected() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("record.log");
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/hooks/record-state.sh");
+    let def = |stage: &str, when: serde_json::Value| {
+        json!({"version": "1.0.0", "hook": {"path": program, "args": ["record-state.sh", stage, log]},
+               "when": when, "stages": [stage]})
+    };
+    let write = |name: &str, v: serde_json::Value| {
+        std::fs::write(dir.path().join(name), v.to_string()).unwrap()
+    };
+    write(
+        "10-ann.json",
+        def(
+            "prestart",
+            json!({"annotations": {"^dev\\.coop\\.test$": "^yes$"}}),
+        ),
+    );
+    write(
+        "20-cmd.json",
+        def("poststop", json!({"commands": ["^true$"]})),
+    );
+    write(
+        "30-nomatch.json",
+        def("poststart", json!({"commands": ["^nginx$"]})),
+    );
+    std::fs::write(dir.path().join("40-broken.json"), "{ nope").unwrap();
+    let env = Env::new(&["true"], |c| {
+        c["annotations"] = json!({"dev.coop.test": "yes"})
+    });
+    let id = unique("hooksd");
+    let hooks_dir = dir.path().to_str().unwrap();
+    let out = env.coop(&[
+        "--hooks-dir",
+        hooks_dir,
+        "run",
+        "-b",
+        env.bundle_path(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("40-broken.json"),
+        "the broken file is named: {}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let stages: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(stages, ["prestart", "poststop"], "{text}");
+    assert!(text.contains(&format!("\"id\":\"{id}\"")), "{text}");
+}

@@ -50,11 +50,14 @@ impl Args {
             sandbox: self.sandbox.clone(),
             share_pid: self.share_pid,
             sandbox_resources: self.sandbox_resources.clone(),
+            hooks_dirs: vec![],
         }
     }
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    create(&g.store(), &a.options())?;
+    let mut o = a.options();
+    o.hooks_dirs = g.hooks_dirs();
+    create(&g.store(), &o)?;
     Ok(0)
 }

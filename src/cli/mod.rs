@@ -63,6 +63,10 @@ pub struct Global {
     /// Accepted for runc compatibility (checkpointing is not supported).
     #[arg(long, global = true, value_name = "PATH")]
     pub criu: Option<String>,
+    /// hooks.d directory (repeatable; default /usr/share/containers/oci/hooks.d and
+    /// /etc/coop/hooks.d)
+    #[arg(long = "hooks-dir", global = true, value_name = "DIR")]
+    pub hooks_dir: Vec<PathBuf>,
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -116,6 +120,19 @@ impl Global {
             }
         }
         Store::new("/run/coop")
+    }
+}
+
+impl Global {
+    pub fn hooks_dirs(&self) -> Vec<PathBuf> {
+        if self.hooks_dir.is_empty() {
+            crate::linux::hooksd::DEFAULT_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            self.hooks_dir.clone()
+        }
     }
 }
 

@@ -16,10 +16,12 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let mut create = a.create.options();
+    create.hooks_dirs = g.hooks_dirs();
     run_container(
         &g.store(),
         &RunOptions {
-            create: a.create.options(),
+            create,
             detach: a.detach,
             keep: a.keep,
         },

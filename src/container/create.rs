@@ -27,6 +27,8 @@ pub struct CreateOptions {
     pub share_pid: bool,
     /// JSON LinuxResources for the sandbox cgroup (a root's create only).
     pub sandbox_resources: Option<PathBuf>,
+    /// hooks.d directories whose matching hook definitions are added to the config's hooks.
+    pub hooks_dirs: Vec<PathBuf>,
 }
 
 /// What a successful create leaves to its caller.
@@ -46,6 +48,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         .with_context(|| format!("bundle {}", o.bundle.display()))?;
     let mut spec = spec::load(&bundle)?;
     spec::validate(&spec)?;
+    crate::linux::hooksd::inject(&mut spec, &o.hooks_dirs);
     let annotations = spec.annotations().clone().unwrap_or_default();
     let mut role = sandbox::role(&o.id, &annotations, o.sandbox.as_deref())?;
     if o.sandbox_resources.is_some() && role != Role::Root {

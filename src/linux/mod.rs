@@ -3,6 +3,7 @@ pub mod capabilities;
 pub mod devices;
 pub mod fds;
 pub mod hooks;
+pub mod hooksd;
 pub mod lsm;
 pub mod mount;
 pub mod namespaces;
