@@ -139,3 +139,62 @@ fn sandbox_flag_and_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn members_in_parallel_and_root_deleted_meanwhile() {
+    let env = Env::new(&["sleep", "100"], |_| {});
+    let pod = unique("par");
+    env.ok(&[
+        "run",
+        "-d",
+        "--sandbox",
+        &pod,
+        "-b",
+        env.bundle_path(),
+        &pod,
+    ]);
+    let env = std::sync::Arc::new(env);
+    let spawn = |name: String| {
+        let (env, pod) = (env.clone(), pod.clone());
+        std::thread::spawn(move || {
+            env.coop(&[
+                "run",
+                "-d",
+                "--sandbox",
+                &pod,
+                "-b",
+                env.bundle_path(),
+                &name,
+            ])
+        })
+    };
+    let handles: Vec<_> = (0..4).map(|i| spawn(format!("{pod}-m{i}"))).collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        env.ok(&["list", "-q", "--sandbox", &pod]).lines().count(),
+        5
+    );
+    // Members being created while the root is deleted: each either joins before the delete
+    // (and is taken down with the sandbox) or fails because the sandbox is gone.
+    let late: Vec<_> = (4..8).map(|i| spawn(format!("{pod}-m{i}"))).collect();
+    env.ok(&["delete", "--force", &pod]);
+    for h in late {
+        let out = h.join().unwrap();
+        if !out.status.success() {
+            let err = stderr(&out);
+            assert!(
+                err.contains("does not exist") || err.contains("it must be running"),
+                "{err}"
+            );
+        }
+    }
+    // Whatever joined late is a member of a sandbox that is gone: stopped, and deletable.
+    for id in env.left() {
+        assert_eq!(env.status(&id), "stopped", "{id}");
+        env.ok(&["delete", "--force", &id]);
+    }
+    assert!(env.left().is_empty());
+}

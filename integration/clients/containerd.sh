@@ -91,4 +91,13 @@ for _ in $(seq 50); do [ "$(c task ls | awk '$1=="t3"{print $3}')" = STOPPED ] &
 check "task stopped" expect_eq STOPPED "$(c task ls | awk '$1=="t3"{print $3}')"
 check "task delete" eval "c task delete t3 >/dev/null"
 check "container delete" c container delete t3
+# A second container joining the first's network namespace, as CRI builds pods.
+c run -d --runc-binary "$runtime" $img p1 sleep 100
+p1=$(c task ls | awk '$1=="p1"{print $2}')
+c run -d --runc-binary "$runtime" --with-ns "network:/proc/$p1/ns/net" $img p2 sleep 100
+check "--with-ns joins the network namespace" expect_eq \
+  "$(readlink /proc/$p1/ns/net)" "$(readlink /proc/$(c task ls | awk '$1=="p2"{print $2}')/ns/net)"
+for t in p2 p1; do c task kill -s SIGKILL $t; done
+sleep 0.5
+for t in p2 p1; do c task delete $t >/dev/null; c container delete $t; done
 summary

@@ -35,6 +35,9 @@ export CONTAINERS_CONF="$work/containers.conf"
 pm() { podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --runtime "$runtime" "$@"; }
 
 make_busybox_rootfs "$work/rootfs"
+# The pod's infra process.
+printf '#!/bin/sh\ntrap "exit 0" TERM\nwhile :; do sleep 1; done\n' > "$work/rootfs/pause"
+chmod +x "$work/rootfs/pause"
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 pm import "$work/rootfs.tar" localhost/busybox:coop >/dev/null 2>&1
 img=localhost/busybox:coop
@@ -68,4 +71,13 @@ check "stopped" expect_eq "exited" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "rm" eval "pm rm $cid >/dev/null"
 out=$(script -qec "podman --root $work/storage --runroot $work/run --storage-driver vfs --runtime $runtime run --rm -t $img sh -c 'test -t 0 && tty'" /dev/null </dev/null | tr -d '\r')
 check "run -t gives a terminal" expect_eq "/dev/pts/0" "$out"
+# A pod: two containers sharing the infra container's namespaces (the infra image is ours).
+check "pod create" eval "pm pod create --name coop-pod --infra-image $img --infra-command /pause >/dev/null"
+c1=$(pm run -d --pod coop-pod $img sleep 100)
+c2=$(pm run -d --pod coop-pod $img sleep 100)
+check "pod members share the network namespace" expect_eq \
+  "$(pm exec "$c1" readlink /proc/self/ns/net)" "$(pm exec "$c2" readlink /proc/self/ns/net)"
+check "pod members have their own mount namespaces" eval \
+  "[ \"$(pm exec $c1 readlink /proc/self/ns/mnt)\" != \"$(pm exec $c2 readlink /proc/self/ns/mnt)\" ]"
+check "pod rm" eval "pm pod rm -f -t 0 coop-pod >/dev/null"
 summary

@@ -75,7 +75,8 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     // deleted under it. Root first, then our own: the order delete uses too.
     let _root = match &role {
         Role::Member { sandbox } => {
-            let root = sandbox::join(store, sandbox, &mut spec, o.share_pid)?;
+            let by_flag = sandbox::role(&o.id, &annotations, None)? == Role::Standalone;
+            let root = sandbox::join(store, sandbox, &mut spec, o.share_pid, by_flag)?;
             // `--sandbox` may name a prefix: from here on, the full id.
             role = Role::Member {
                 sandbox: root.meta.id.clone(),

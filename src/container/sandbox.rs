@@ -90,7 +90,17 @@ pub fn sandbox_cgroup(sandbox: &str) -> String {
 /// For a member: lock the sandbox's root (shared), check it runs, and point the member's
 /// namespaces at the root's. Returns the locked root (hold it until create is done) and the
 /// sandbox id.
-pub fn join(store: &Store, sandbox: &str, spec: &mut Spec, share_pid: bool) -> Result<Container> {
+///
+/// `--sandbox` needs a root made with `--sandbox`. Annotations (CRI, CRI-O) are trusted to
+/// name a pod's infra container even when it was not created as a sandbox root: podman marks
+/// only its pod members, and passes their namespace paths itself.
+pub fn join(
+    store: &Store,
+    sandbox: &str,
+    spec: &mut Spec,
+    share_pid: bool,
+    by_flag: bool,
+) -> Result<Container> {
     let id = match store.resolve(sandbox) {
         Ok(id) => id,
         Err(e) if matches!(e.downcast_ref(), Some(Error::NotFound(_))) => {
@@ -99,7 +109,7 @@ pub fn join(store: &Store, sandbox: &str, spec: &mut Spec, share_pid: bool) -> R
         Err(e) => return Err(e),
     };
     let root = Container::load(store, &id, false)?;
-    if !root.meta.sandbox_root {
+    if !root.meta.sandbox_root && by_flag {
         bail!("container {id} is not a sandbox root: create it with --sandbox {id}");
     }
     if root.meta.status != Status::Running {
