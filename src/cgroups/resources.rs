@@ -119,21 +119,8 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         if c.idle().is_some() {
             bail!("cpu idle is only available on cgroup v2");
         }
-        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", v, "cpuset cpus"));
-        }
-        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", v, "cpuset mems"));
-        }
     }
-    if let Some(p) = r.pids() {
-        out.push(w(
-            "pids",
-            "pids.max",
-            limit(if p.limit() <= 0 { -1 } else { p.limit() }),
-            "pids limit",
-        ));
-    }
+    cpuset_and_pids(r, &mut out);
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight() {
             out.push(w("blkio", "blkio.weight", v, "blkio weight"));
@@ -259,6 +246,22 @@ pub fn with_default_devices(
     out
 }
 
+/// cpuset and pids read the same on v1 and v2.
+fn cpuset_and_pids(r: &LinuxResources, out: &mut Vec<Write>) {
+    if let Some(c) = r.cpu() {
+        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", v, "cpuset cpus"));
+        }
+        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", v, "cpuset mems"));
+        }
+    }
+    if let Some(p) = r.pids() {
+        let max = if p.limit() <= 0 { -1 } else { p.limit() };
+        out.push(w("pids", "pids.max", limit(max), "pids limit"));
+    }
+}
+
 /// "c 1:3 rwm" for the v1 devices controller.
 pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
     let t = match d.typ().unwrap_or(LinuxDeviceType::A) {
@@ -355,21 +358,8 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
         if let Some(v) = c.idle() {
             out.push(w("cpu", "cpu.idle", v, "cpu idle"));
         }
-        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", v, "cpuset cpus"));
-        }
-        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", v, "cpuset mems"));
-        }
     }
-    if let Some(p) = r.pids() {
-        out.push(w(
-            "pids",
-            "pids.max",
-            limit(if p.limit() <= 0 { -1 } else { p.limit() }),
-            "pids limit",
-        ));
-    }
+    cpuset_and_pids(r, &mut out);
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight() {
             out.push(w(

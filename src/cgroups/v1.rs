@@ -24,6 +24,24 @@ impl Manager {
     }
 }
 
+impl Manager {
+    /// freezer.state (waiting until the kernel agrees), or cgroup.freeze of the unified tree
+    /// where no freezer hierarchy is mounted.
+    fn set_frozen(&self, on: bool) -> Result<()> {
+        let want = if on { "FROZEN" } else { "THAWED" };
+        match (self.paths.v1.get("freezer"), &self.paths.unified) {
+            (Some(d), _) => {
+                fs::write(d, "freezer.state", want)?;
+                fs::wait_until(d, "freezer.state", |s| s.trim() == want)
+            }
+            (None, Some(u)) => super::v2::freeze(u, on),
+            (None, None) => {
+                anyhow::bail!("pause and resume need the freezer controller, which is not mounted")
+            }
+        }
+    }
+}
+
 /// A new cpuset cgroup starts with empty cpus and mems and refuses tasks: copy them down from
 /// the nearest ancestor that has them.
 fn init_cpuset(dir: &Path) -> Result<()> {
@@ -158,29 +176,11 @@ impl CgroupManager for Manager {
     }
 
     fn freeze(&self) -> Result<()> {
-        match self.paths.v1.get("freezer") {
-            Some(d) => {
-                fs::write(d, "freezer.state", "FROZEN")?;
-                fs::wait_until(d, "freezer.state", |s| s.trim() == "FROZEN")
-            }
-            None => match &self.paths.unified {
-                Some(u) => super::v2::freeze(u, true),
-                None => anyhow::bail!("pause needs the freezer controller, which is not mounted"),
-            },
-        }
+        self.set_frozen(true)
     }
 
     fn thaw(&self) -> Result<()> {
-        match self.paths.v1.get("freezer") {
-            Some(d) => {
-                fs::write(d, "freezer.state", "THAWED")?;
-                fs::wait_until(d, "freezer.state", |s| s.trim() == "THAWED")
-            }
-            None => match &self.paths.unified {
-                Some(u) => super::v2::freeze(u, false),
-                None => anyhow::bail!("resume needs the freezer controller, which is not mounted"),
-            },
-        }
+        self.set_frozen(false)
     }
 
     fn destroy(&self) -> Result<()> {

@@ -1,17 +1,11 @@
-use super::Global;
+use super::{Global, OutputFormat};
 use anyhow::Result;
 use std::io::Write;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(short, long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: OutputFormat,
     /// Only print ids
     #[arg(short, long)]
     pub quiet: bool,
@@ -32,7 +26,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         for s in &states {
             writeln!(out, "{}", s.id)?;
         }
-    } else if a.format == Format::Json {
+    } else if a.format == OutputFormat::Json {
         writeln!(out, "{}", serde_json::to_string(&states)?)?;
     } else {
         // runc's columns, with SANDBOX before OWNER.

@@ -36,6 +36,13 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `--format` of list and ps.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
     Text,

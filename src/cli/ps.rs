@@ -1,16 +1,10 @@
-use super::Global;
+use super::{Global, OutputFormat};
 use anyhow::{bail, Context, Result};
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(short, long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: OutputFormat,
     pub id: String,
     /// Options for ps(1) (default -ef)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -19,7 +13,7 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let pids = crate::container::ps::pids(&g.store(), &a.id)?;
-    if a.format == Format::Json {
+    if a.format == OutputFormat::Json {
         // containerd reads this: a JSON array of host pids.
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
