@@ -41,6 +41,19 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
         get(c.inheritable())?,
         get(c.ambient())?,
     );
+    // A capability outside the bounding set cannot become inheritable: say which.
+    let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+    let outside: Vec<String> = inh
+        .iter()
+        .filter(|c| !bounding.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if !outside.is_empty() {
+        anyhow::bail!(
+            "set inheritable capabilities: {} not in the bounding set (this host may not allow it)",
+            outside.join(", ")
+        );
+    }
     caps::set(None, CapSet::Inheritable, &inh).context("set inheritable capabilities")?;
     // Effective before permitted: each capset call must leave effective within permitted.
     caps::set(None, CapSet::Effective, &eff).context("set effective capabilities")?;
