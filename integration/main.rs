@@ -4,6 +4,7 @@
 //! `cargo test --test integration` as root (scripts/test.sh does).
 mod cgroups;
 mod common;
+mod devices;
 mod errors;
 mod exec;
 mod hooks;

@@ -3,6 +3,7 @@
 //! The container's cgroup is recorded in meta.json as [`CgroupPaths`]: absolute directories
 //! (one for the cgroup2 tree, one per v1 hierarchy), so later commands find it whatever their
 //! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
+pub mod devices;
 pub mod fs;
 pub mod resources;
 pub mod stats;

@@ -94,8 +94,8 @@ impl CgroupManager for Manager {
     }
 
     fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            log::warn!("device rules are not enforced on cgroup v2 by this version of coop (no eBPF device filter yet)");
+        if let Some(rules) = resources.devices().as_ref().filter(|d| !d.is_empty()) {
+            super::devices::apply(self.dir(), rules)?;
         }
         let writes = super::resources::v2(resources)?;
         let mut needed: Vec<&str> = writes
