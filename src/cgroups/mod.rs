@@ -71,10 +71,22 @@ impl Layout {
         Ok(Layout::parse(&mi))
     }
 
-    /// Parse mountinfo; the first mount of each hierarchy wins.
+    /// Parse mountinfo; the first visible mount of each hierarchy wins. A mount covered by a
+    /// later one on the same point or above it (as when cgroup2 is mounted over the v1 tmpfs
+    /// for a pure v2 view) is not visible.
     pub fn parse(mountinfo: &str) -> Layout {
         let mut l = Layout::default();
-        for line in mountinfo.lines() {
+        let points: Vec<Option<PathBuf>> = mountinfo
+            .lines()
+            .map(|line| line.split(' ').nth(4).map(|p| PathBuf::from(unescape(p))))
+            .collect();
+        for (n, line) in mountinfo.lines().enumerate() {
+            let here = line.split(' ').nth(4).map(|p| PathBuf::from(unescape(p)));
+            if let Some(here) = &here {
+                if points.iter().skip(n + 1).flatten().any(|later| here.starts_with(later)) {
+                    continue;
+                }
+            }
             let Some((pre, post)) = line.split_once(" - ") else {
                 continue;
             };
@@ -284,6 +296,14 @@ mod tests {
             p.v1["net_cls,net_prio"],
             Path::new("/sys/fs/cgroup/net_cls,net_prio/rel/y")
         );
+    }
+
+    #[test]
+    fn covered_v1_mounts_are_ignored() {
+        let view = format!("{HYBRID}40 25 0:40 / /sys/fs/cgroup rw - cgroup2 none rw\n");
+        let l = Layout::parse(&view);
+        assert!(l.is_pure_v2(), "{l:?}");
+        assert_eq!(l.unified.unwrap().0, Path::new("/sys/fs/cgroup"));
     }
 
     #[test]
