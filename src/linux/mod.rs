@@ -1,1 +1,2 @@
 //! One file per kernel concern.
+pub mod seccomp;
