@@ -33,10 +33,11 @@ impl ScmpArch {
         }
     }
 
-    /// Whether syscall arguments are 64 bits wide (libseccomp's
-    /// `ARCH_SIZE_64`: x32 counts as 64-bit, its registers are).
+    /// Whether argument conditions compare 64-bit values (libseccomp's
+    /// `ARCH_SIZE_64`). x32 is a 32-bit ABI for libseccomp: only the low
+    /// words of its arguments are compared, with values cut to 32 bits.
     pub fn is_64bit(self) -> bool {
-        !matches!(self, ScmpArch::X86)
+        matches!(self, ScmpArch::X86_64 | ScmpArch::Aarch64)
     }
 
     /// The architecture coop was built for.

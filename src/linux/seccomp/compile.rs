@@ -38,11 +38,10 @@ pub(crate) struct Section {
     /// Kill (bad-arch action) x32 syscalls (`nr >= 0x40000000`, except the
     /// `-1` that tracers use to skip a syscall): x86_64 without x32.
     pub reject_x32: bool,
-    /// Whether arguments are 64 bits wide (else only the low words are
-    /// compared, with 32-bit values).
-    pub wide_args: bool,
-    /// Rules by syscall number.
-    pub syscalls: BTreeMap<u32, SyscallRules>,
+    /// Rules by syscall number, and whether the ABI's arguments are 64 bits
+    /// wide (else only the low words are compared, with 32-bit values; x86_64
+    /// and x32 share a section but not the width).
+    pub syscalls: BTreeMap<u32, (SyscallRules, bool)>,
 }
 
 /// Everything the code generator needs.
@@ -194,12 +193,12 @@ fn section(e: &mut Emitter, s: &Section, p: &Program) -> Target {
     };
     push(&mut intervals, 0, default);
     let mut bodies: Vec<(u32, Target)> = Vec::new();
-    for (&nr, rules) in s.syscalls.iter().rev() {
+    for (&nr, (rules, wide)) in s.syscalls.iter().rev() {
         if let SyscallRules::Conditional(rules) = rules {
-            bodies.push((nr, rule_chain(e, rules, default, s.wide_args)));
+            bodies.push((nr, rule_chain(e, rules, default, *wide)));
         }
     }
-    for (&nr, rules) in &s.syscalls {
+    for (&nr, (rules, _)) in &s.syscalls {
         let target = match rules {
             SyscallRules::Always(action) => Target::Ret(*action),
             SyscallRules::Conditional(_) => {

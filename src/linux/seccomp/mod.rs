@@ -311,15 +311,17 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
         if *arch == ScmpArch::X32 {
             // x32 shares AUDIT_ARCH_X86_64: its numbers join that section.
             if let Some(s) = sections.iter_mut().find(|s| s.audit_arch == arch.audit_arch()) {
-                s.syscalls.extend(syscalls);
+                s.syscalls.extend(syscalls.into_iter().map(|(nr, r)| (nr, (r, arch.is_64bit()))));
                 continue;
             }
         }
         sections.push(Section {
             audit_arch: arch.audit_arch(),
             reject_x32: *arch == ScmpArch::X86_64 && !has_x32,
-            wide_args: arch.is_64bit(),
-            syscalls,
+            syscalls: syscalls
+                .into_iter()
+                .map(|(nr, r)| (nr, (r, arch.is_64bit())))
+                .collect(),
         });
     }
     let program = Program {

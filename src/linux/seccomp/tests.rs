@@ -156,11 +156,12 @@ fn every_operator_on_64_bit_values() {
     for (name, op) in ops {
         for &v in &values {
             let two = 0x1_0000_0000u64;
-            let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": [
                 {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
                  "args": [{"index": 3, "value": v, "valueTwo": two, "op": name}]}]})))
             .unwrap();
-            for (arch, wide) in [(ScmpArch::X86_64, true), (ScmpArch::X86, false)] {
+            for (arch, wide) in [(ScmpArch::X86_64, true), (ScmpArch::X86, false), (ScmpArch::X32, false)] {
                 let cond = Cond::new(3, op, v, two, wide);
                 for &a in &values {
                     let mut args = [0; 6];
@@ -356,9 +357,11 @@ fn libseccomp_program(s: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, String
         ctx.add_arch(a).map_err(e)?;
     }
     ctx.set_ctl_nnp(false).map_err(e)?;
-    if s.syscalls().as_ref().map_or(0, |v| v.len()) > 32 {
-        ctx.set_ctl_optimize(2).map_err(e)?;
-    }
+    // runc asks for the binary tree only above 32 rules; libseccomp 2.5.4's
+    // linear layout forgets to reload the syscall number in a second arch
+    // section (x86 after x86_64: the arch token is compared with syscall
+    // numbers), so compare with the binary-tree layout, which is correct.
+    ctx.set_ctl_optimize(2).map_err(e)?;
     for sc in s.syscalls().iter().flatten() {
         let act = action_value(sc.action(), sc.errno_ret());
         if act == default {
@@ -546,11 +549,20 @@ fn differential_podman_profile() {
     }
 }
 
+/// A random profile. Each syscall gets at most one conditional rule (with
+/// distinct argument indices) besides unconditional ones: libseccomp 2.5.4
+/// emits wrong code when a syscall has several argument rules that share a
+/// tree level (its BPF reuses a stale accumulator after a failed subtree, so
+/// its program disagrees with its own `seccomp_export_pfc` output, e.g. for
+/// `write` with `a0 >= 5 -> TRACE` and `a0 == 0 && a2 == 240 -> ALLOW`,
+/// `write(1, ..)` gets TRACE). Such rule sets are covered by the unit tests
+/// against libseccomp's documented tree order instead.
 fn random_profile(rng: &mut Rng) -> Value {
     const NAMES: &[&str] = &[
         "read", "write", "getpid", "kill", "ioctl", "personality", "clone", "mmap", "socket",
         "connect", "semop", "openat", "execve",
     ];
+    const MULTIPLEXED: &[&str] = &["socket", "connect", "semop"];
     const ACTIONS: &[&str] = &[
         "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
         "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_LOG",
@@ -561,12 +573,24 @@ fn random_profile(rng: &mut Rng) -> Value {
     ];
     const VALUES: &[u64] = &[0, 1, 2, 5, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0005, u64::MAX, 0xf0];
     let mut syscalls = vec![];
+    let mut conditional: Vec<&str> = vec![];
     for _ in 0..1 + rng.below(12) {
-        let names: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(NAMES)).collect();
+        let mut names: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(NAMES)).collect();
         let mut args = vec![];
-        for _ in 0..rng.below(4) {
-            args.push(json!({"index": rng.below(3), "op": rng.pick(OPS),
-                "value": rng.pick(VALUES), "valueTwo": rng.pick(VALUES)}));
+        let with_args = rng.below(3) != 0;
+        if with_args {
+            names.retain(|n| !MULTIPLEXED.contains(n) && !conditional.contains(n));
+            names.dedup();
+            if names.is_empty() {
+                continue;
+            }
+            conditional.extend(&names);
+            let mut idx = vec![0, 1, 2, 3];
+            for _ in 0..1 + rng.below(3) {
+                let i = idx.remove(rng.below(idx.len()));
+                args.push(json!({"index": i, "op": rng.pick(OPS),
+                    "value": rng.pick(VALUES), "valueTwo": rng.pick(VALUES)}));
+            }
         }
         let mut rule = json!({"names": names, "action": rng.pick(ACTIONS), "args": args});
         if rng.below(3) == 0 {
@@ -574,10 +598,13 @@ fn random_profile(rng: &mut Rng) -> Value {
         }
         syscalls.push(rule);
     }
-    let arches: Vec<&str> = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
-        .into_iter()
-        .filter(|_| rng.below(2) == 0)
-        .collect();
+    // Not x86 together with x32: libseccomp 2.5.4 then forgets to load the
+    // syscall number in the x86 section (its program compares the arch
+    // token with syscall numbers, so every x86 call gets the default
+    // action). Checked by hand on its exported BPF.
+    let arches: Vec<&str> = rng
+        .pick(&[&[][..], &["SCMP_ARCH_X86_64"], &["SCMP_ARCH_X86"], &["SCMP_ARCH_X32"], &["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"], &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]])
+        .to_vec();
     json!({"defaultAction": rng.pick(&["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"]),
         "architectures": arches, "syscalls": syscalls})
 }
@@ -586,11 +613,11 @@ fn random_profile(rng: &mut Rng) -> Value {
 fn differential_random_profiles() {
     let mut rng = Rng(0xc0de_5eed_1234_5678);
     let mut compared = 0;
-    for _ in 0..400 {
+    for _ in 0..1000 {
         let p = random_profile(&mut rng);
         compared += differential(&spec(p), &mut rng, 300);
     }
-    assert!(compared > 400 * 300 / 2, "{compared}");
+    assert!(compared > 1000 * 300 / 2, "{compared}");
 }
 
 // ---------------------------------------------------------------------------
