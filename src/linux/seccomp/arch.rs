@@ -247,7 +247,6 @@ pub fn is_known(name: &str) -> bool {
         || x86_multiplexed(name).is_some()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

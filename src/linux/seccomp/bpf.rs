@@ -94,7 +94,7 @@ pub struct SeccompData {
 impl SeccompData {
     /// The 32-bit word at byte offset `off`, as `BPF_LD|BPF_W|BPF_ABS` reads it.
     fn word(&self, off: u32) -> Option<u32> {
-        if off % 4 != 0 {
+        if !off.is_multiple_of(4) {
             return None;
         }
         let lohi = |v: u64, high: bool| if high { (v >> 32) as u32 } else { v as u32 };

@@ -185,11 +185,9 @@ fn section(e: &mut Emitter, s: &Section, p: &Program) -> Target {
     let default = Target::Ret(p.default_action);
     // Argument checks first: the search tree's leaves jump to them.
     let mut intervals: Vec<Interval> = Vec::with_capacity(s.syscalls.len() * 2 + 1);
-    let push = |iv: &mut Vec<Interval>, start: u32, target: Target| {
-        match iv.last() {
-            Some(last) if last.target == target => {}
-            _ => iv.push(Interval { start, target }),
-        }
+    let push = |iv: &mut Vec<Interval>, start: u32, target: Target| match iv.last() {
+        Some(last) if last.target == target => {}
+        _ => iv.push(Interval { start, target }),
     };
     push(&mut intervals, 0, default);
     let mut bodies: Vec<(u32, Target)> = Vec::new();

@@ -42,7 +42,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -208,7 +208,8 @@ impl Builder {
                 if let Some((mux, call)) = arch::x86_multiplexed(name) {
                     // libseccomp: the multiplexed form replaces any
                     // condition on argument 0 with the call number.
-                    let mut muxed: Vec<RawCond> = raw.iter().copied().filter(|c| c.arg != 0).collect();
+                    let mut muxed: Vec<RawCond> =
+                        raw.iter().copied().filter(|c| c.arg != 0).collect();
                     muxed.push(RawCond {
                         arg: 0,
                         op: Op::Eq,
@@ -258,7 +259,11 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
             continue;
         }
         if sc.action() == LinuxSeccompAction::ScmpActNotify {
-            if let Some(n) = sc.names().iter().find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str())) {
+            if let Some(n) = sc
+                .names()
+                .iter()
+                .find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str()))
+            {
                 bail!(
                     "linux.seccomp.syscalls[{i}].action: SCMP_ACT_NOTIFY cannot be used for \
                      {n:?}, coop needs it to start the container"
@@ -310,8 +315,15 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
         let syscalls = b.rules.remove(arch).unwrap_or_default();
         if *arch == ScmpArch::X32 {
             // x32 shares AUDIT_ARCH_X86_64: its numbers join that section.
-            if let Some(s) = sections.iter_mut().find(|s| s.audit_arch == arch.audit_arch()) {
-                s.syscalls.extend(syscalls.into_iter().map(|(nr, r)| (nr, (r, arch.is_64bit()))));
+            if let Some(s) = sections
+                .iter_mut()
+                .find(|s| s.audit_arch == arch.audit_arch())
+            {
+                s.syscalls.extend(
+                    syscalls
+                        .into_iter()
+                        .map(|(nr, r)| (nr, (r, arch.is_64bit()))),
+                );
                 continue;
             }
         }
@@ -372,7 +384,10 @@ pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("seccomp filter: cannot install (flags {flags:#x})"));
     }
-    if flags & SECCOMP_FILTER_FLAG_TSYNC != 0 && flags & SECCOMP_FILTER_FLAG_TSYNC_ESRCH == 0 && rc > 0 {
+    if flags & SECCOMP_FILTER_FLAG_TSYNC != 0
+        && flags & SECCOMP_FILTER_FLAG_TSYNC_ESRCH == 0
+        && rc > 0
+    {
         bail!("seccomp filter: thread {rc} could not be synchronized");
     }
     if filter.has_notify {
@@ -393,7 +408,10 @@ pub fn send_listener(
     fd: BorrowedFd,
     state_json: &serde_json::Value,
 ) -> Result<()> {
-    let pid = state_json.get("pid").cloned().unwrap_or(serde_json::Value::Null);
+    let pid = state_json
+        .get("pid")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     let msg = serde_json::json!({
         "ociVersion": state_json.get("ociVersion").cloned().unwrap_or_else(|| "1.0.2".into()),
         "fds": ["seccompFd"],
@@ -402,15 +420,19 @@ pub fn send_listener(
         "state": state_json,
     });
     let body = serde_json::to_vec(&msg).context("seccomp listener: cannot encode the state")?;
-    let sock = UnixStream::connect(listener_path)
-        .with_context(|| format!("linux.seccomp.listenerPath: cannot connect to {listener_path}"))?;
+    let sock = UnixStream::connect(listener_path).with_context(|| {
+        format!("linux.seccomp.listenerPath: cannot connect to {listener_path}")
+    })?;
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(&body)];
     let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
         .with_context(|| format!("linux.seccomp.listenerPath: cannot send to {listener_path}"))?;
     if sent != body.len() {
-        bail!("linux.seccomp.listenerPath: short write to {listener_path} ({sent} of {} bytes)", body.len());
+        bail!(
+            "linux.seccomp.listenerPath: short write to {listener_path} ({sent} of {} bytes)",
+            body.len()
+        );
     }
     Ok(())
 }

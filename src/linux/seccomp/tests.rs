@@ -7,9 +7,12 @@ use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, S
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
 
-use super::arch::{ScmpArch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
+use super::arch::{
+    ScmpArch, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT,
+};
 use super::bpf::{run, SeccompData};
 use super::*;
+use std::os::fd::AsFd;
 
 const ALLOW: u32 = SECCOMP_RET_ALLOW;
 const KILL: u32 = SECCOMP_RET_KILL_THREAD;
@@ -22,7 +25,8 @@ fn spec(v: Value) -> LinuxSeccomp {
 }
 
 fn nr(arch: ScmpArch, name: &str) -> u32 {
-    arch.resolve(name).unwrap_or_else(|| panic!("{name} on {arch:?}"))
+    arch.resolve(name)
+        .unwrap_or_else(|| panic!("{name} on {arch:?}"))
 }
 
 fn call(arch: ScmpArch, name: &str, args: [u64; 6]) -> SeccompData {
@@ -86,7 +90,10 @@ fn default_action_and_unconditional_rules() {
     assert_eq!(verdict(&f, &call(x, "getpgrp", z)), SECCOMP_RET_TRACE | 7);
     assert_eq!(verdict(&f, &call(x, "getsid", z)), SECCOMP_RET_TRACE | 1);
     assert_eq!(verdict(&f, &call(x, "getpgid", z)), SECCOMP_RET_LOG);
-    assert_eq!(verdict(&f, &call(x, "sched_yield", z)), SECCOMP_RET_USER_NOTIF);
+    assert_eq!(
+        verdict(&f, &call(x, "sched_yield", z)),
+        SECCOMP_RET_USER_NOTIF
+    );
     assert_eq!(verdict(&f, &call(x, "read", z)), errno(38));
     assert!(f.has_notify());
 }
@@ -98,7 +105,10 @@ fn rejects_invalid_profiles() {
     assert!(e.contains("defaultAction"), "{e}");
     let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}));
-    assert!(e.contains("syscalls[0].action") && e.contains("write"), "{e}");
+    assert!(
+        e.contains("syscalls[0].action") && e.contains("write"),
+        "{e}"
+    );
     let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL",
             "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
@@ -161,7 +171,11 @@ fn every_operator_on_64_bit_values() {
                 {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
                  "args": [{"index": 3, "value": v, "valueTwo": two, "op": name}]}]})))
             .unwrap();
-            for (arch, wide) in [(ScmpArch::X86_64, true), (ScmpArch::X86, false), (ScmpArch::X32, false)] {
+            for (arch, wide) in [
+                (ScmpArch::X86_64, true),
+                (ScmpArch::X86, false),
+                (ScmpArch::X32, false),
+            ] {
                 let cond = Cond::new(3, op, v, two, wide);
                 for &a in &values {
                     let mut args = [0; 6];
@@ -180,20 +194,24 @@ fn every_operator_on_64_bit_values() {
 
 #[test]
 fn conditions_of_a_rule_all_hold() {
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
             {"index": 0, "value": 10, "op": "SCMP_CMP_GT"},
-            {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]})))
+            {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]}),
+    ))
     .unwrap();
     let x = ScmpArch::X86_64;
     assert_eq!(verdict(&f, &call(x, "kill", [11, 9, 0, 0, 0, 0])), errno(1));
     assert_eq!(verdict(&f, &call(x, "kill", [10, 9, 0, 0, 0, 0])), ALLOW);
     assert_eq!(verdict(&f, &call(x, "kill", [11, 8, 0, 0, 0, 0])), ALLOW);
     // Two conditions on one argument: runc makes them two rules (OR).
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
             {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
-            {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}]})))
+            {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}]}),
+    ))
     .unwrap();
     assert_eq!(verdict(&f, &call(x, "kill", [1, 0, 0, 0, 0, 0])), errno(1));
     assert_eq!(verdict(&f, &call(x, "kill", [2, 0, 0, 0, 0, 0])), errno(1));
@@ -209,18 +227,29 @@ fn overlapping_rules_resolve_like_libseccomp() {
         {"names": ["kill"], "action": "SCMP_ACT_LOG"},
         {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS"}]})))
     .unwrap();
-    assert_eq!(verdict(&f, &call(x, "kill", [1, 0, 0, 0, 0, 0])), SECCOMP_RET_LOG);
+    assert_eq!(
+        verdict(&f, &call(x, "kill", [1, 0, 0, 0, 0, 0])),
+        SECCOMP_RET_LOG
+    );
     // Higher argument index is checked first, not the stronger action.
     let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
         {"names": ["kill"], "action": "SCMP_ACT_LOG", "args": [{"index": 1, "value": 1, "op": "SCMP_CMP_EQ"}]}]})))
     .unwrap();
-    assert_eq!(verdict(&f, &call(x, "kill", [1, 1, 0, 0, 0, 0])), SECCOMP_RET_LOG);
-    assert_eq!(verdict(&f, &call(x, "kill", [1, 0, 0, 0, 0, 0])), SECCOMP_RET_KILL_PROCESS);
+    assert_eq!(
+        verdict(&f, &call(x, "kill", [1, 1, 0, 0, 0, 0])),
+        SECCOMP_RET_LOG
+    );
+    assert_eq!(
+        verdict(&f, &call(x, "kill", [1, 0, 0, 0, 0, 0])),
+        SECCOMP_RET_KILL_PROCESS
+    );
     // A rule with the default action is dropped.
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ALLOW"},
-        {"names": ["kill"], "action": "SCMP_ACT_TRAP"}]})))
+        {"names": ["kill"], "action": "SCMP_ACT_TRAP"}]}),
+    ))
     .unwrap();
     assert_eq!(verdict(&f, &call(x, "kill", [0; 6])), SECCOMP_RET_TRAP);
 }
@@ -228,19 +257,34 @@ fn overlapping_rules_resolve_like_libseccomp() {
 #[test]
 fn architectures_and_x32() {
     let s = |arches: Value| {
-        compile(&spec(json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": arches,
-            "syscalls": [{"names": ["getpid", "socket"], "action": "SCMP_ACT_ALLOW"}]})))
+        compile(&spec(
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": arches,
+            "syscalls": [{"names": ["getpid", "socket"], "action": "SCMP_ACT_ALLOW"}]}),
+        ))
         .unwrap()
     };
     let only64 = s(json!([]));
-    let all = s(json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_S390X"]));
+    let all = s(json!([
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_S390X"
+    ]));
     let z = [0; 6];
     for f in [&only64, &all] {
         assert_eq!(verdict(f, &call(ScmpArch::X86_64, "getpid", z)), ALLOW);
         assert_eq!(verdict(f, &call(ScmpArch::X86_64, "getppid", z)), errno(1));
-        let minus_one = SeccompData { nr: u32::MAX, arch: AUDIT_ARCH_X86_64, ..Default::default() };
+        let minus_one = SeccompData {
+            nr: u32::MAX,
+            arch: AUDIT_ARCH_X86_64,
+            ..Default::default()
+        };
         assert_eq!(verdict(f, &minus_one), errno(1));
-        let other = SeccompData { nr: 1, arch: AUDIT_ARCH_AARCH64, ..Default::default() };
+        let other = SeccompData {
+            nr: 1,
+            arch: AUDIT_ARCH_AARCH64,
+            ..Default::default()
+        };
         assert_eq!(verdict(f, &other), KILL);
     }
     // Not listed: x86 and x32 calls get the bad-arch action.
@@ -249,7 +293,11 @@ fn architectures_and_x32() {
     assert_eq!(verdict(&all, &call(ScmpArch::X86, "getpid", z)), ALLOW);
     assert_eq!(verdict(&all, &call(ScmpArch::X32, "getpid", z)), ALLOW);
     assert_eq!(verdict(&all, &call(ScmpArch::X32, "getppid", z)), errno(1));
-    let x32_unknown = SeccompData { nr: X32_SYSCALL_BIT | 600, arch: AUDIT_ARCH_X86_64, ..Default::default() };
+    let x32_unknown = SeccompData {
+        nr: X32_SYSCALL_BIT | 600,
+        arch: AUDIT_ARCH_X86_64,
+        ..Default::default()
+    };
     assert_eq!(verdict(&all, &x32_unknown), errno(1));
     // x86: socket is reachable directly and through socketcall(SYS_SOCKET).
     assert_eq!(verdict(&all, &call(ScmpArch::X86, "socket", z)), ALLOW);
@@ -265,15 +313,29 @@ fn architectures_and_x32() {
 /// instructions need long jumps, and all verdicts must still be right.
 #[test]
 fn long_jumps() {
-    let names: Vec<&str> = ScmpArch::X86_64.all_syscalls().iter().map(|(n, _)| *n).take(300).collect();
+    let names: Vec<&str> = ScmpArch::X86_64
+        .all_syscalls()
+        .iter()
+        .map(|(n, _)| *n)
+        .take(300)
+        .collect();
     let rules: Vec<Value> = names
         .iter()
-        .map(|n| json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
-            "args": [{"index": 2, "value": 0x1_0000_0007u64, "op": "SCMP_CMP_GE"}]}))
+        .map(|n| {
+            json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
+            "args": [{"index": 2, "value": 0x1_0000_0007u64, "op": "SCMP_CMP_GE"}]})
+        })
         .collect();
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}))).unwrap();
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}),
+    ))
+    .unwrap();
     assert!(f.instructions().len() > 1000, "{}", f.instructions().len());
-    let jas = f.instructions().iter().filter(|i| i.code == bpf::BPF_JMP | bpf::BPF_JA).count();
+    let jas = f
+        .instructions()
+        .iter()
+        .filter(|i| i.code == bpf::BPF_JMP | bpf::BPF_JA)
+        .count();
     assert!(jas > 0 || f.instructions().len() < 256);
     for n in &names {
         let d = |a2: u64| call(ScmpArch::X86_64, n, [0, 0, a2, 0, 0, 0]);
@@ -287,7 +349,10 @@ fn long_jumps() {
             {"index": 0, "value": 1, "op": "SCMP_CMP_GT"}, {"index": 1, "value": 1, "op": "SCMP_CMP_GT"},
             {"index": 2, "value": 1, "op": "SCMP_CMP_GT"}, {"index": 3, "value": 1, "op": "SCMP_CMP_GT"}]}))
         .collect();
-    let e = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": big}))).unwrap_err();
+    let e = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": big}),
+    ))
+    .unwrap_err();
     assert!(format!("{e:#}").contains("limit"), "{e:#}");
 }
 
@@ -305,12 +370,17 @@ fn from_moby(text: &str, caps: &[&str]) -> LinuxSeccomp {
             sc[k][w].as_array().map(|a| !a.is_empty()).unwrap_or(false)
         };
         let any_in = |vals: &Value, set: &[&str]| {
-            vals.as_array().map(|a| a.iter().any(|x| set.contains(&x.as_str().unwrap_or("")))).unwrap_or(false)
+            vals.as_array()
+                .map(|a| a.iter().any(|x| set.contains(&x.as_str().unwrap_or(""))))
+                .unwrap_or(false)
         };
         let all_in = |vals: &Value, set: &[&str]| {
-            vals.as_array().map(|a| a.iter().all(|x| set.contains(&x.as_str().unwrap_or("")))).unwrap_or(true)
+            vals.as_array()
+                .map(|a| a.iter().all(|x| set.contains(&x.as_str().unwrap_or(""))))
+                .unwrap_or(true)
         };
-        if has("includes", "arches") && !any_in(&sc["includes"]["arches"], &["amd64", "x32", "x86"]) {
+        if has("includes", "arches") && !any_in(&sc["includes"]["arches"], &["amd64", "x32", "x86"])
+        {
             continue;
         }
         if has("includes", "caps") && !all_in(&sc["includes"]["caps"], caps) {
@@ -392,15 +462,19 @@ fn libseccomp_program(s: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, String
         let mut idx = [0; 6];
         sc.args().iter().flatten().for_each(|a| idx[a.index()] += 1);
         for name in sc.names() {
-            let Ok(sys) = ScmpSyscall::from_name(name) else { continue };
+            let Ok(sys) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
             if conds.is_empty() {
                 ctx.add_rule(scmp_action(act), sys).map_err(e)?;
             } else if idx.iter().any(|&n| n > 1) {
                 for c in &conds {
-                    ctx.add_rule_conditional(scmp_action(act), sys, &[*c]).map_err(e)?;
+                    ctx.add_rule_conditional(scmp_action(act), sys, &[*c])
+                        .map_err(e)?;
                 }
             } else {
-                ctx.add_rule_conditional(scmp_action(act), sys, &conds).map_err(e)?;
+                ctx.add_rule_conditional(scmp_action(act), sys, &conds)
+                    .map_err(e)?;
             }
         }
     }
@@ -435,7 +509,10 @@ fn same_numbers(name: &str) -> bool {
         return false;
     }
     DIFF_ARCHES.iter().all(|(c, l)| {
-        let theirs = ScmpSyscall::from_name_by_arch(name, *l).map(i32::from).ok().filter(|n| *n >= 0);
+        let theirs = ScmpSyscall::from_name_by_arch(name, *l)
+            .map(i32::from)
+            .ok()
+            .filter(|n| *n >= 0);
         theirs.map(|n| n as u32) == c.resolve(name)
     })
 }
@@ -464,7 +541,13 @@ fn comparable(s: &LinuxSeccomp) -> LinuxSeccomp {
         .flatten()
         .map(|sc| {
             let mut sc = sc.clone();
-            sc.set_names(sc.names().iter().filter(|n| same_numbers(n)).cloned().collect());
+            sc.set_names(
+                sc.names()
+                    .iter()
+                    .filter(|n| same_numbers(n))
+                    .cloned()
+                    .collect(),
+            );
             sc
         })
         .filter(|sc| !sc.names().is_empty())
@@ -502,12 +585,23 @@ fn differential(s: &LinuxSeccomp, rng: &mut Rng, inputs: usize) -> usize {
         }
         for a in sc.args().iter().flatten() {
             for v in [a.value(), a.value_two().unwrap_or(0)] {
-                vals.extend([v, v.wrapping_add(1), v.wrapping_sub(1), v & 0xffff_ffff, v >> 32 << 32]);
+                vals.extend([
+                    v,
+                    v.wrapping_add(1),
+                    v.wrapping_sub(1),
+                    v & 0xffff_ffff,
+                    v >> 32 << 32,
+                ]);
             }
         }
     }
     for i in 0..inputs {
-        let arch = *rng.pick(&[AUDIT_ARCH_X86_64, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, AUDIT_ARCH_AARCH64]);
+        let arch = *rng.pick(&[
+            AUDIT_ARCH_X86_64,
+            AUDIT_ARCH_X86_64,
+            AUDIT_ARCH_I386,
+            AUDIT_ARCH_AARCH64,
+        ]);
         let nr = match i % 5 {
             0 => rng.next() as u32,
             1 => rng.below(600) as u32 | (rng.below(2) as u32 * X32_SYSCALL_BIT),
@@ -521,9 +615,22 @@ fn differential(s: &LinuxSeccomp, rng: &mut Rng, inputs: usize) -> usize {
                 _ => *rng.pick(&vals),
             };
         }
-        let d = SeccompData { nr, arch, ip: 0, args };
-        let (o, t) = (run(ours.instructions(), &d).unwrap(), run(&theirs, &d).unwrap());
-        assert_eq!(o, t, "input {d:x?}\nprofile {}", serde_json::to_string(&s).unwrap());
+        let d = SeccompData {
+            nr,
+            arch,
+            ip: 0,
+            args,
+        };
+        let (o, t) = (
+            run(ours.instructions(), &d).unwrap(),
+            run(&theirs, &d).unwrap(),
+        );
+        assert_eq!(
+            o,
+            t,
+            "input {d:x?}\nprofile {}",
+            serde_json::to_string(&s).unwrap()
+        );
     }
     inputs
 }
@@ -532,20 +639,34 @@ fn differential(s: &LinuxSeccomp, rng: &mut Rng, inputs: usize) -> usize {
 fn differential_docker_profile() {
     let text = include_str!("testdata/docker-default.json");
     let mut rng = Rng(0x5eed_d0c4);
-    for caps in [&["CAP_CHOWN", "CAP_KILL"][..], &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_TIME"]] {
-        assert_eq!(differential(&from_moby(text, caps), &mut rng, 20_000), 20_000);
+    for caps in [
+        &["CAP_CHOWN", "CAP_KILL"][..],
+        &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_TIME"],
+    ] {
+        assert_eq!(
+            differential(&from_moby(text, caps), &mut rng, 20_000),
+            20_000
+        );
     }
 }
 
 #[test]
 fn differential_podman_profile() {
     let Ok(text) = std::fs::read_to_string("/usr/share/containers/seccomp.json") else {
-        eprintln!("note: /usr/share/containers/seccomp.json missing (containers-common), test skipped");
+        eprintln!(
+            "note: /usr/share/containers/seccomp.json missing (containers-common), test skipped"
+        );
         return;
     };
     let mut rng = Rng(0x90d_3a4);
-    for caps in [&["CAP_CHOWN"][..], &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_NICE"]] {
-        assert_eq!(differential(&from_moby(&text, caps), &mut rng, 20_000), 20_000);
+    for caps in [
+        &["CAP_CHOWN"][..],
+        &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_NICE"],
+    ] {
+        assert_eq!(
+            differential(&from_moby(&text, caps), &mut rng, 20_000),
+            20_000
+        );
     }
 }
 
@@ -559,19 +680,50 @@ fn differential_podman_profile() {
 /// against libseccomp's documented tree order instead.
 fn random_profile(rng: &mut Rng) -> Value {
     const NAMES: &[&str] = &[
-        "read", "write", "getpid", "kill", "ioctl", "personality", "clone", "mmap", "socket",
-        "connect", "semop", "openat", "execve",
+        "read",
+        "write",
+        "getpid",
+        "kill",
+        "ioctl",
+        "personality",
+        "clone",
+        "mmap",
+        "socket",
+        "connect",
+        "semop",
+        "openat",
+        "execve",
     ];
     const MULTIPLEXED: &[&str] = &["socket", "connect", "semop"];
     const ACTIONS: &[&str] = &[
-        "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-        "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_LOG",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_LOG",
     ];
     const OPS: &[&str] = &[
-        "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
         "SCMP_CMP_MASKED_EQ",
     ];
-    const VALUES: &[u64] = &[0, 1, 2, 5, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0005, u64::MAX, 0xf0];
+    const VALUES: &[u64] = &[
+        0,
+        1,
+        2,
+        5,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0005,
+        u64::MAX,
+        0xf0,
+    ];
     let mut syscalls = vec![];
     let mut conditional: Vec<&str> = vec![];
     for _ in 0..1 + rng.below(12) {
@@ -603,7 +755,14 @@ fn random_profile(rng: &mut Rng) -> Value {
     // token with syscall numbers, so every x86 call gets the default
     // action). Checked by hand on its exported BPF.
     let arches: Vec<&str> = rng
-        .pick(&[&[][..], &["SCMP_ARCH_X86_64"], &["SCMP_ARCH_X86"], &["SCMP_ARCH_X32"], &["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"], &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]])
+        .pick(&[
+            &[][..],
+            &["SCMP_ARCH_X86_64"],
+            &["SCMP_ARCH_X86"],
+            &["SCMP_ARCH_X32"],
+            &["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+            &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        ])
         .to_vec();
     json!({"defaultAction": rng.pick(&["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"]),
         "architectures": arches, "syscalls": syscalls})
@@ -649,27 +808,45 @@ fn install_in_child_as_root() {
         eprintln!("note: not root, install_in_child_as_root skipped");
         return;
     }
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
         {"names": ["swapon"], "action": "SCMP_ACT_ERRNO"},
         {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33,
-         "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]})))
+         "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]}),
+    ))
     .unwrap();
     assert!(in_child(&f, |fd| {
         // SAFETY: plain syscalls without pointer arguments.
         let (r1, e1) = unsafe { (libc::syscall(libc::SYS_getppid), *libc::__errno_location()) };
         // SAFETY: swapon with a null path; the filter answers before the kernel reads it.
-        let (r2, e2) = unsafe { (libc::syscall(libc::SYS_swapon, std::ptr::null::<u8>(), 0), *libc::__errno_location()) };
+        let (r2, e2) = unsafe {
+            (
+                libc::syscall(libc::SYS_swapon, std::ptr::null::<u8>(), 0),
+                *libc::__errno_location(),
+            )
+        };
         // SAFETY: signal 0 to ourselves only checks permissions.
         let (r3, e3) = unsafe { (libc::kill(libc::getpid(), 0), *libc::__errno_location()) };
         // SAFETY: as above, with a harmless signal number that is ignored.
         let r4 = unsafe { libc::kill(libc::getpid(), libc::SIGWINCH) };
-        fd.is_none() && r1 == -1 && e1 == 1 && r2 == -1 && e2 == 1 && r3 == -1 && e3 == 33 && r4 == 0
+        fd.is_none()
+            && r1 == -1
+            && e1 == 1
+            && r2 == -1
+            && e2 == 1
+            && r3 == -1
+            && e3 == 33
+            && r4 == 0
     }));
-    let f = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]})))
+    let f = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
+    ))
     .unwrap();
-    assert!(in_child(&f, |fd| fd.map(|fd| fd.as_raw_fd() >= 0).unwrap_or(false)));
+    assert!(in_child(&f, |fd| fd
+        .map(|fd| fd.as_raw_fd() >= 0)
+        .unwrap_or(false)));
 }
 
 #[test]
@@ -679,13 +856,20 @@ fn send_listener_passes_fd_and_state() {
     let path = dir.path().join("agent.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let file = tempfile::tempfile().unwrap();
-    let state = json!({"ociVersion": "1.2.0", "id": "c1", "pid": 42, "status": "creating", "bundle": "/b"});
+    let state =
+        json!({"ociVersion": "1.2.0", "id": "c1", "pid": 42, "status": "creating", "bundle": "/b"});
     send_listener(path.to_str().unwrap(), Some("meta"), file.as_fd(), &state).unwrap();
     let (conn, _) = listener.accept().unwrap();
     let mut buf = vec![0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .unwrap();
     let mut fds = vec![];
     for c in msg.cmsgs().unwrap() {
         if let nix::sys::socket::ControlMessageOwned::ScmRights(f) = c {
