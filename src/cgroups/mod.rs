@@ -83,7 +83,12 @@ impl Layout {
         for (n, line) in mountinfo.lines().enumerate() {
             let here = line.split(' ').nth(4).map(|p| PathBuf::from(unescape(p)));
             if let Some(here) = &here {
-                if points.iter().skip(n + 1).flatten().any(|later| here.starts_with(later)) {
+                if points
+                    .iter()
+                    .skip(n + 1)
+                    .flatten()
+                    .any(|later| here.starts_with(later))
+                {
                     continue;
                 }
             }

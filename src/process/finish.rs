@@ -12,10 +12,13 @@ pub struct Finish<'a> {
     pub seccomp: Option<&'a LinuxSeccomp>,
     pub cwd: &'a Path,
     pub listen_fds: i32,
+    /// The container's state, for a seccomp NOTIFY listener.
+    pub state: serde_json::Value,
 }
 
 pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible> {
     let process = f.process;
+    let (f_seccomp, f_state) = (f.seccomp, f.state.clone());
     // The seccomp filter is compiled now, so that a bad profile fails create.
     let seccomp = f.seccomp.map(crate::linux::seccomp::compile).transpose()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -89,7 +92,21 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
     }
     // The filter last: only capset (when it waited) and execve run under it.
     if let Some(f) = &seccomp {
-        crate::linux::seccomp::install(f)?;
+        if let Some(listener) = crate::linux::seccomp::install(f)? {
+            // SCMP_ACT_NOTIFY rules: hand the listener to the agent at listenerPath.
+            use std::os::fd::AsFd;
+            let s = f_seccomp.context("seccomp listener without a profile")?;
+            let path = s
+                .listener_path()
+                .as_ref()
+                .context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+            crate::linux::seccomp::send_listener(
+                &path.to_string_lossy(),
+                s.listener_metadata().as_deref(),
+                listener.as_fd(),
+                &f_state,
+            )?;
+        }
     }
     if caps_after_seccomp {
         if let Some(c) = process.capabilities() {

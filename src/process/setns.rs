@@ -114,6 +114,7 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         seccomp: ctx.seccomp,
         cwd: ctx.process.cwd(),
         listen_fds: 0,
+        state: serde_json::json!({"ociVersion": "1.2.1", "status": "running", "pid": ctx.init_pid}),
     };
     finish::run(&f, || chan.send(&Message::Ready))
 }

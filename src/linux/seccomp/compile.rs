@@ -1,351 +1,306 @@
-//! From linux.seccomp to a BPF program.
+//! Code generation: from per-architecture rule sets to a BPF program.
 //!
-//! Layout: check the architecture (an architecture the profile does not list gets
-//! KILL_THREAD, as with libseccomp's default bad-arch action); per architecture, load the
-//! syscall number and find it by binary search (a tree of `jge`), then try that syscall's
-//! rules; anything unmatched gets the default action. On x86_64 an x32 call (number with
-//! bit 30 set) is a bad-arch call unless the profile lists x32.
+//! The program is emitted backwards (last instruction first), so that every
+//! jump target already exists when a jump to it is emitted and its offset is
+//! known. A conditional jump whose target is further than the 255
+//! instructions `jt`/`jf` can express goes through a `BPF_JA` (32-bit
+//! offset) placed right after it. Return instructions are shared while they
+//! are in reach of a short jump and duplicated otherwise (a copy costs one
+//! instruction, like the long jump it replaces).
 //!
-//! Overlapping rules resolve as libseccomp resolves them: rules with argument conditions are
-//! tried first, in profile order, the first that matches decides; then the syscall's rule
-//! without conditions; then the default action. Rules whose action is the default action
-//! are dropped (libseccomp refuses them). Several conditions on different arguments must all
-//! hold; several conditions on the same argument become separate rules (runc's reading).
-use super::bpf::{self, Asm, Label};
+//! Layout:
+//! ```text
+//!   ld  arch
+//!   jeq AUDIT_ARCH_A, section_A     ; one per architecture section
+//!   ...
+//!   ret bad_arch
+//! section:
+//!   ld  nr
+//!   [x86_64 without x32: jge 0x40000000 -> (jeq -1 ? tree : bad_arch)]
+//!   binary search tree of jge over the syscall-number intervals that share
+//!   a verdict; each leaf is a ret, or the argument checks of one syscall
+//!   (rules tried in order, first match wins, else the default action).
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
 use anyhow::{bail, Result};
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
-use std::collections::BTreeMap;
-use std::str::FromStr;
+use libc::sock_filter;
 
-pub const RET_KILL_THREAD: u32 = 0x0000_0000;
-const X32_BIT: i64 = 0x4000_0000;
+use super::bpf::{self, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_K, BPF_MAXINSNS};
+use super::rules::{Cond, Op, Rule, SyscallRules};
 
-/// One alternative: all conditions must hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub conds: Vec<(u32, LinuxSeccompOperator, u64, u64)>,
-    pub ret: u32,
+/// The syscalls of one `seccomp_data.arch` value.
+#[derive(Debug, Clone)]
+pub(crate) struct Section {
+    /// Value of `seccomp_data.arch` this section handles.
+    pub audit_arch: u32,
+    /// Kill (bad-arch action) x32 syscalls (`nr >= 0x40000000`, except the
+    /// `-1` that tracers use to skip a syscall): x86_64 without x32.
+    pub reject_x32: bool,
+    /// Rules by syscall number, and whether the ABI's arguments are 64 bits
+    /// wide (else only the low words are compared, with 32-bit values; x86_64
+    /// and x32 share a section but not the width).
+    pub syscalls: BTreeMap<u32, (SyscallRules, bool)>,
 }
 
-pub fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32> {
-    use LinuxSeccompAction::*;
-    Ok(match a {
-        ScmpActKill | ScmpActKillThread => RET_KILL_THREAD,
-        ScmpActKillProcess => 0x8000_0000,
-        ScmpActTrap => 0x0003_0000,
-        ScmpActErrno => 0x0005_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
-        ScmpActTrace => 0x7ff0_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
-        ScmpActLog => 0x7ffc_0000,
-        ScmpActAllow => 0x7fff_0000,
-        ScmpActNotify => {
-            bail!("seccomp action SCMP_ACT_NOTIFY is not supported by this version of coop")
-        }
-    })
+/// Everything the code generator needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Program {
+    pub default_action: u32,
+    pub bad_arch_action: u32,
+    pub sections: Vec<Section>,
 }
 
-/// The syscall number of `name` on `arch`, or None where the architecture has no such call.
-fn number(arch: Arch, name: &str) -> Option<i64> {
-    match arch {
-        Arch::ScmpArchX86_64 => syscalls::x86_64::Sysno::from_str(name)
-            .ok()
-            .map(|s| s.id() as i64),
-        // x32 shares x86_64's numbers with bit 30 set (the x32-only entries above 511 are
-        // the compat variants of a few calls, not in the syscalls table).
-        Arch::ScmpArchX32 => syscalls::x86_64::Sysno::from_str(name)
-            .ok()
-            .map(|s| s.id() as i64 | X32_BIT),
-        Arch::ScmpArchX86 => syscalls::x86::Sysno::from_str(name)
-            .ok()
-            .map(|s| s.id() as i64),
-        Arch::ScmpArchAarch64 => syscalls::aarch64::Sysno::from_str(name)
-            .ok()
-            .map(|s| s.id() as i64),
-        _ => None,
+/// Where a jump goes: an emitted instruction, or "return this action".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// Index in the reversed instruction vector.
+    At(usize),
+    Ret(u32),
+}
+
+struct Emitter {
+    /// Instructions, last one first.
+    rev: Vec<sock_filter>,
+    /// Position of the most recent `ret` of each action.
+    rets: HashMap<u32, usize>,
+}
+
+impl Emitter {
+    /// Offset a jump placed at the next free position needs to reach `at`.
+    fn distance(&self, at: usize) -> usize {
+        self.rev.len() - at - 1
     }
-}
 
-fn native() -> Arch {
-    if cfg!(target_arch = "aarch64") {
-        Arch::ScmpArchAarch64
-    } else {
-        Arch::ScmpArchX86_64
+    fn push(&mut self, ins: sock_filter) -> usize {
+        self.rev.push(ins);
+        self.rev.len() - 1
     }
-}
 
-/// Architectures compiled into the filter: the listed ones this build knows, the native
-/// one always.
-fn arches(s: &LinuxSeccomp) -> Result<Vec<Arch>> {
-    let mut out = vec![native()];
-    for a in s.architectures().iter().flatten() {
-        let a = if *a == Arch::ScmpArchNative {
-            native()
-        } else {
-            *a
-        };
-        match a {
-            Arch::ScmpArchX86_64
-            | Arch::ScmpArchX86
-            | Arch::ScmpArchX32
-            | Arch::ScmpArchAarch64 => {}
-            // Architectures this host can never run are harmless to leave out.
-            other if is_foreign(other) => continue,
-            other => bail!("seccomp architecture {other:?} is not supported"),
-        }
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    }
-    Ok(out)
-}
-
-fn is_foreign(a: Arch) -> bool {
-    let x86 = cfg!(target_arch = "x86_64");
-    match a {
-        Arch::ScmpArchX86 | Arch::ScmpArchX86_64 | Arch::ScmpArchX32 => !x86,
-        Arch::ScmpArchAarch64 | Arch::ScmpArchArm => x86,
-        _ => true,
-    }
-}
-
-/// Rules per architecture and syscall number.
-pub fn rules(s: &LinuxSeccomp) -> Result<(u32, Vec<(Arch, BTreeMap<i64, Vec<Rule>>)>)> {
-    let default = action(s.default_action(), s.default_errno_ret())?;
-    let mut out = vec![];
-    for arch in arches(s)? {
-        let mut table: BTreeMap<i64, (Vec<Rule>, Option<Rule>)> = BTreeMap::new();
-        for call in s.syscalls().iter().flatten() {
-            let ret = action(call.action(), call.errno_ret())?;
-            if ret == default {
-                continue;
+    /// The position of a `ret action` in reach of the next instruction.
+    fn ret(&mut self, action: u32) -> usize {
+        match self.rets.get(&action) {
+            Some(&at) if self.distance(at) <= u8::MAX as usize => at,
+            _ => {
+                let at = self.push(bpf::ret(action));
+                self.rets.insert(action, at);
+                at
             }
-            let args = call.args().clone().unwrap_or_default();
-            for a in &args {
-                if a.index() > 5 {
-                    bail!(
-                        "seccomp rule for {:?}: argument index {} is out of range (0-5)",
-                        call.names(),
-                        a.index()
-                    );
-                }
-            }
-            let cond = |a: &oci_spec::runtime::LinuxSeccompArg| {
-                (
-                    a.index() as u32,
-                    a.op(),
-                    a.value(),
-                    a.value_two().unwrap_or(0),
-                )
+        }
+    }
+
+    fn resolve(&mut self, t: Target) -> usize {
+        match t {
+            Target::At(at) => at,
+            Target::Ret(action) => self.ret(action),
+        }
+    }
+
+    /// Makes `at` reachable with an 8-bit offset from the next instruction.
+    fn near(&mut self, at: usize) -> usize {
+        if self.distance(at) <= u8::MAX as usize {
+            return at;
+        }
+        if let Some((&action, _)) = self.rets.iter().find(|(_, &p)| p == at) {
+            // A copy of the return is as short as a long jump to it.
+            let copy = self.push(self.rev[at]);
+            self.rets.insert(action, copy);
+            return copy;
+        }
+        let k = self.distance(at) as u32;
+        self.push(bpf::stmt(BPF_JMP | BPF_JA, k))
+    }
+
+    /// Emits `if (A op k) goto t else goto f`.
+    fn jump(&mut self, op: u16, k: u32, t: Target, f: Target) -> Target {
+        let t = self.resolve(t);
+        let f = self.resolve(f);
+        let t = self.near(t);
+        let f = self.near(f);
+        // The long jump for `f` may have pushed `t` out of reach again.
+        let t = self.near(t);
+        let jt = self.distance(t) as u8;
+        let jf = self.distance(f) as u8;
+        Target::At(self.push(bpf::jump(BPF_JMP | op | BPF_K, k, jt, jf)))
+    }
+
+    /// Makes control flow from the next pushed statement continue at `t`.
+    fn fall_into(&mut self, t: Target) {
+        let at = self.resolve(t);
+        if self.distance(at) != 0 {
+            let k = self.distance(at) as u32;
+            match self.rev[at] {
+                ins if ins.code == bpf::BPF_RET | BPF_K => self.push(ins),
+                _ => self.push(bpf::stmt(BPF_JMP | BPF_JA, k)),
             };
-            let mut idx: Vec<usize> = args.iter().map(|a| a.index()).collect();
-            idx.sort_unstable();
-            idx.dedup();
-            let alternatives: Vec<Rule> = if args.is_empty() {
-                vec![Rule { conds: vec![], ret }]
-            } else if idx.len() == args.len() {
-                vec![Rule {
-                    conds: args.iter().map(cond).collect(),
-                    ret,
-                }]
-            } else {
-                args.iter()
-                    .map(|a| Rule {
-                        conds: vec![cond(a)],
-                        ret,
-                    })
-                    .collect()
-            };
-            for name in call.names() {
-                let Some(nr) = number(arch, name) else {
-                    continue;
-                };
-                let e = table.entry(nr).or_default();
-                for r in &alternatives {
-                    if r.conds.is_empty() {
-                        e.1.get_or_insert(r.clone());
-                    } else {
-                        e.0.push(r.clone());
-                    }
-                }
-            }
         }
-        let table = table
-            .into_iter()
-            .map(|(nr, (mut conditional, plain))| {
-                conditional.extend(plain);
-                (nr, conditional)
-            })
-            .collect();
-        out.push((arch, table));
     }
-    Ok((default, out))
+
+    /// Emits `A = word; [A &= mask]` in front of the jump at `t`.
+    fn load(&mut self, off: u32, mask: u32, then: Target) -> Target {
+        self.fall_into(then);
+        if mask != u32::MAX {
+            self.push(bpf::stmt(bpf::BPF_ALU | bpf::BPF_AND | BPF_K, mask));
+        }
+        Target::At(self.push(bpf::load(off)))
+    }
 }
 
-pub fn compile(s: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>> {
-    let (default, per_arch) = rules(s)?;
-    let mut asm = Asm::default();
-    let has_x32 = per_arch.iter().any(|(a, _)| *a == Arch::ScmpArchX32);
-    let bad_arch = asm.label();
-    let def = asm.label();
-    let sections: Vec<(Arch, Label)> = per_arch.iter().map(|(a, _)| (*a, asm.label())).collect();
-    asm.load(bpf::OFF_ARCH);
-    for (arch, l) in &sections {
-        // x32 shares AUDIT_ARCH_X86_64; its section is reached from x86_64's.
-        if *arch != Arch::ScmpArchX32 {
-            asm.goto_if(bpf::JEQ_K, *arch as u32, *l);
-        }
+/// Generates the program.
+pub(crate) fn generate(p: &Program) -> Result<Vec<sock_filter>> {
+    let mut e = Emitter {
+        rev: Vec::with_capacity(512),
+        rets: HashMap::new(),
+    };
+    e.ret(p.bad_arch_action);
+    let mut entries = Vec::with_capacity(p.sections.len());
+    for s in p.sections.iter().rev() {
+        entries.push((s.audit_arch, section(&mut e, s, p)));
     }
-    asm.goto(bad_arch);
-    for ((arch, table), (_, l)) in per_arch.iter().zip(&sections) {
-        asm.mark(*l);
-        asm.load(bpf::OFF_NR);
-        if *arch == Arch::ScmpArchX86_64 {
-            if has_x32 {
-                let x32 = sections
-                    .iter()
-                    .find(|(a, _)| *a == Arch::ScmpArchX32)
-                    .unwrap()
-                    .1;
-                asm.goto_if(bpf::JGE_K, X32_BIT as u32, x32);
-            } else {
-                asm.goto_if(bpf::JGE_K, X32_BIT as u32, bad_arch);
-            }
-        }
-        dispatch(&mut asm, table, def);
+    let mut next = Target::Ret(p.bad_arch_action);
+    for (audit_arch, entry) in entries {
+        next = e.jump(BPF_JEQ, audit_arch, entry, next);
     }
-    asm.mark(bad_arch);
-    asm.ret(RET_KILL_THREAD);
-    asm.mark(def);
-    asm.ret(default);
-    let prog = asm.finish();
-    if prog.len() > 4096 {
+    e.load(bpf::OFF_ARCH, u32::MAX, next);
+    if e.rev.len() > BPF_MAXINSNS {
         bail!(
-            "seccomp profile compiles to {} instructions, over the kernel's limit of 4096",
-            prog.len()
+            "the filter needs {} BPF instructions, more than the kernel's limit of {}",
+            e.rev.len(),
+            BPF_MAXINSNS
         );
     }
-    Ok(prog)
+    e.rev.reverse();
+    Ok(e.rev)
 }
 
-/// Dispatch on the syscall number (in A). The number line is cut into intervals of equal
-/// treatment (a run of neighbouring syscalls with the same rules, or a gap that gets the
-/// default action); a binary search over the interval starts jumps to one shared block per
-/// distinct rule set. Profiles allow long runs of syscalls alike, so this stays compact:
-/// podman's profile is a few hundred instructions per architecture.
-fn dispatch(asm: &mut Asm, table: &BTreeMap<i64, Vec<Rule>>, def: Label) {
-    let mut sets: Vec<&Vec<Rule>> = vec![];
-    let mut intervals: Vec<(u32, Option<usize>)> = vec![];
-    let mut next: i64 = 0;
-    for (nr, rules) in table {
-        let id = match sets.iter().position(|s| *s == rules) {
-            Some(i) => i,
-            None => {
-                sets.push(rules);
-                sets.len() - 1
+/// A run of syscall numbers `[start, next start)` with one verdict.
+#[derive(Clone, Copy)]
+struct Interval {
+    start: u32,
+    target: Target,
+}
+
+fn section(e: &mut Emitter, s: &Section, p: &Program) -> Target {
+    let default = Target::Ret(p.default_action);
+    // Argument checks first: the search tree's leaves jump to them.
+    let mut intervals: Vec<Interval> = Vec::with_capacity(s.syscalls.len() * 2 + 1);
+    let push = |iv: &mut Vec<Interval>, start: u32, target: Target| match iv.last() {
+        Some(last) if last.target == target => {}
+        _ => iv.push(Interval { start, target }),
+    };
+    push(&mut intervals, 0, default);
+    let mut bodies: Vec<(u32, Target)> = Vec::new();
+    for (&nr, (rules, wide)) in s.syscalls.iter().rev() {
+        if let SyscallRules::Conditional(rules) = rules {
+            bodies.push((nr, rule_chain(e, rules, default, *wide)));
+        }
+    }
+    for (&nr, (rules, _)) in &s.syscalls {
+        let target = match rules {
+            SyscallRules::Always(action) => Target::Ret(*action),
+            SyscallRules::Conditional(_) => {
+                let i = bodies.iter().position(|(n, _)| *n == nr).unwrap_or(0);
+                bodies[i].1
             }
         };
-        if *nr > next {
-            intervals.push((next as u32, None));
+        push(&mut intervals, nr, target);
+        if nr != u32::MAX {
+            push(&mut intervals, nr + 1, default);
         }
-        match intervals.last() {
-            Some((_, Some(last))) if *last == id && *nr == next => {}
-            _ => intervals.push((*nr as u32, Some(id))),
-        }
-        next = nr + 1;
     }
-    intervals.push((next as u32, None));
-    let blocks: Vec<Label> = sets.iter().map(|_| asm.label()).collect();
-    tree(asm, &intervals, &blocks, def);
-    for (set, l) in sets.iter().zip(&blocks) {
-        asm.mark(*l);
-        emit_rules(asm, set, def);
+    let tree = search_tree(e, &intervals);
+    let entry = if s.reject_x32 {
+        let bad = Target::Ret(p.bad_arch_action);
+        let minus_one = e.jump(BPF_JEQ, u32::MAX, tree, bad);
+        e.jump(BPF_JGE, super::arch::X32_SYSCALL_BIT, minus_one, tree)
+    } else {
+        tree
+    };
+    if intervals.len() == 1 && !s.reject_x32 {
+        // One verdict for every syscall: no need to look at the number.
+        return entry;
     }
+    e.load(bpf::OFF_NR, u32::MAX, entry)
 }
 
-fn tree(asm: &mut Asm, iv: &[(u32, Option<usize>)], blocks: &[Label], def: Label) {
+/// A binary search over interval starts (`A` holds the syscall number).
+fn search_tree(e: &mut Emitter, iv: &[Interval]) -> Target {
     if iv.len() == 1 {
-        asm.goto(iv[0].1.map_or(def, |i| blocks[i]));
-        return;
+        return iv[0].target;
     }
     let mid = iv.len() / 2;
-    let upper = asm.label();
-    asm.goto_if(bpf::JGE_K, iv[mid].0, upper);
-    tree(asm, &iv[..mid], blocks, def);
-    asm.mark(upper);
-    tree(asm, &iv[mid..], blocks, def);
+    let right = search_tree(e, &iv[mid..]);
+    let left = search_tree(e, &iv[..mid]);
+    e.jump(BPF_JGE, iv[mid].start, right, left)
 }
 
-/// A syscall's rules; the accumulator is clobbered, so nothing after may rely on it.
-fn emit_rules(asm: &mut Asm, rules: &[Rule], def: Label) {
-    for r in rules {
-        if r.conds.is_empty() {
-            // Unconditional: nothing after it can be reached.
-            asm.ret(r.ret);
-            return;
+/// The checks of a syscall's conditional rules: first match wins, no match
+/// gives `otherwise`.
+fn rule_chain(e: &mut Emitter, rules: &[Rule], otherwise: Target, wide: bool) -> Target {
+    let mut next = otherwise;
+    for rule in rules.iter().rev() {
+        let mut on_match = Target::Ret(rule.action);
+        for c in rule.conds.iter().rev() {
+            on_match = cond(e, c, on_match, next, wide);
         }
-        let fail = asm.label();
-        for &(i, op, v, v2) in &r.conds {
-            emit_cond(asm, i, op, v, v2, fail);
-        }
-        asm.ret(r.ret);
-        asm.mark(fail);
+        next = on_match;
     }
-    asm.goto(def);
+    next
 }
 
-/// Fall through when argument `i` satisfies `op`; else jump to `fail`. 64-bit values are
-/// compared as (high word, low word), unsigned, as libseccomp does.
-fn emit_cond(asm: &mut Asm, i: u32, op: LinuxSeccompOperator, v: u64, v2: u64, fail: Label) {
-    use LinuxSeccompOperator::*;
-    let (hi, lo) = ((v >> 32) as u32, v as u32);
-    let pass = asm.label();
-    match op {
-        ScmpCmpEq => {
-            asm.load(bpf::off_arg_hi(i));
-            asm.goto_unless(bpf::JEQ_K, hi, fail);
-            asm.load(bpf::off_arg_lo(i));
-            asm.goto_unless(bpf::JEQ_K, lo, fail);
-        }
-        ScmpCmpNe => {
-            asm.load(bpf::off_arg_hi(i));
-            asm.goto_unless(bpf::JEQ_K, hi, pass);
-            asm.load(bpf::off_arg_lo(i));
-            asm.goto_if(bpf::JEQ_K, lo, fail);
-        }
-        ScmpCmpMaskedEq => {
-            // value is the mask, valueTwo the expected result (runtime-spec).
-            let (mh, ml, eh, el) = ((v >> 32) as u32, v as u32, (v2 >> 32) as u32, v2 as u32);
-            asm.load(bpf::off_arg_hi(i));
-            asm.and(mh);
-            asm.goto_unless(bpf::JEQ_K, eh, fail);
-            asm.load(bpf::off_arg_lo(i));
-            asm.and(ml);
-            asm.goto_unless(bpf::JEQ_K, el, fail);
-        }
-        ScmpCmpGt | ScmpCmpGe => {
-            asm.load(bpf::off_arg_hi(i));
-            asm.goto_if(bpf::JGT_K, hi, pass);
-            asm.goto_unless(bpf::JEQ_K, hi, fail);
-            asm.load(bpf::off_arg_lo(i));
-            let jop = if op == ScmpCmpGt {
-                bpf::JGT_K
+/// Emits one argument comparison: goes to `t` when it holds, else to `f`.
+///
+/// 64-bit values are compared on the two 32-bit halves of the argument,
+/// high word first, all comparisons unsigned (as libseccomp does).
+fn cond(e: &mut Emitter, c: &Cond, t: Target, f: Target, wide: bool) -> Target {
+    let arg = u32::from(c.arg);
+    let (lo_off, hi_off) = (bpf::arg_lo(arg), bpf::arg_hi(arg));
+    let (vhi, vlo) = ((c.value >> 32) as u32, c.value as u32);
+    let (mhi, mlo) = ((c.mask >> 32) as u32, c.mask as u32);
+    if !wide {
+        // 32-bit ABI: only the low word exists (values were truncated).
+        let j = match c.op {
+            Op::Eq | Op::MaskedEq => e.jump(BPF_JEQ, vlo, t, f),
+            Op::Ne => e.jump(BPF_JEQ, vlo, f, t),
+            Op::Gt => e.jump(BPF_JGT, vlo, t, f),
+            Op::Ge => e.jump(BPF_JGE, vlo, t, f),
+            Op::Lt => e.jump(BPF_JGE, vlo, f, t),
+            Op::Le => e.jump(BPF_JGT, vlo, f, t),
+        };
+        return e.load(lo_off, mlo, j);
+    }
+    match c.op {
+        Op::Eq | Op::MaskedEq | Op::Ne => {
+            let (t, f) = if c.op == Op::Ne { (f, t) } else { (t, f) };
+            let lo = if mlo == 0 {
+                t // (x & 0) == 0 always holds
             } else {
-                bpf::JGE_K
+                let j = e.jump(BPF_JEQ, vlo, t, f);
+                e.load(lo_off, mlo, j)
             };
-            asm.goto_unless(jop, lo, fail);
+            if mhi == 0 {
+                return lo;
+            }
+            let j = e.jump(BPF_JEQ, vhi, lo, f);
+            e.load(hi_off, mhi, j)
         }
-        ScmpCmpLt | ScmpCmpLe => {
-            asm.load(bpf::off_arg_hi(i));
-            asm.goto_unless(bpf::JGE_K, hi, pass); // hi < vh
-            asm.goto_unless(bpf::JEQ_K, hi, fail); // hi > vh
-            asm.load(bpf::off_arg_lo(i));
-            // Lt: fail when lo >= vl; Le: fail when lo > vl.
-            let jop = if op == ScmpCmpLt {
-                bpf::JGE_K
-            } else {
-                bpf::JGT_K
+        Op::Gt | Op::Ge | Op::Lt | Op::Le => {
+            // "greater" means: high word greater, or high word equal and
+            // low word greater (or equal, for GE/LT).
+            let (gt, le) = match c.op {
+                Op::Gt | Op::Ge => (t, f),
+                _ => (f, t),
             };
-            asm.goto_if(jop, lo, fail);
+            let lo_op = match c.op {
+                Op::Gt | Op::Le => BPF_JGT,
+                _ => BPF_JGE,
+            };
+            let j = e.jump(lo_op, vlo, gt, le);
+            let lo = e.load(lo_off, u32::MAX, j);
+            let eq = e.jump(BPF_JEQ, vhi, lo, le);
+            let j = e.jump(BPF_JGT, vhi, gt, eq);
+            e.load(hi_off, u32::MAX, j)
         }
     }
-    asm.mark(pass);
 }

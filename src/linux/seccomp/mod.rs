@@ -1,204 +1,438 @@
-//! seccomp, compiled by coop itself (see compile.rs for the program's layout and how
-//! overlapping rules resolve) and installed with seccomp(2) so that filter flags work.
-pub mod bpf;
-pub mod compile;
+//! coop's seccomp BPF compiler: turns `linux.seccomp` of an OCI runtime spec
+//! into a classic BPF program, installs it, and hands the notification
+//! listener to a seccomp agent.
+//!
+//! The filter behaves like the one runc builds with libseccomp:
+//!
+//! * Architectures: the native one is always included, plus the listed ones
+//!   of the native family (x86_64 hosts: x86_64, x86, x32; aarch64 hosts:
+//!   aarch64). Listed architectures a kernel of this family can never report
+//!   (e.g. `SCMP_ARCH_S390X` on x86_64, or `SCMP_ARCH_ARM`, which coop has no
+//!   syscall table for) are skipped with a warning: calls from them get the
+//!   bad-arch action, which is `SCMP_ACT_KILL` (kill thread) as in
+//!   libseccomp. On x86_64 without x32 listed, x32 calls (`nr >= 0x40000000`)
+//!   also get the bad-arch action, except `nr == -1`.
+//! * A syscall name an architecture does not have is skipped for that
+//!   architecture; a name no architecture has is ignored (runc logs and
+//!   ignores names libseccomp does not know). On x86 the socket and IPC
+//!   calls are also matched through `socketcall(2)`/`ipc(2)`, argument 0
+//!   holding the call number, as libseccomp does.
+//! * Rules with the default action are skipped (as runc does). `errnoRet`
+//!   defaults to `EPERM` for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`; only its
+//!   low 16 bits are used. `SCMP_ACT_KILL` is `SCMP_ACT_KILL_THREAD`.
+//! * Several conditions on the same argument in one rule are split into one
+//!   rule per condition (an OR), as runc does; otherwise all conditions of a
+//!   rule must hold. How overlapping rules resolve: see [`rules`].
+//!
+//! `SCMP_ACT_NOTIFY` is refused as the default action and for the syscalls
+//! in [`NOTIFY_FORBIDDEN`], which coop's init may still call after
+//! installing the filter and before the agent holds the listener (runc
+//! refuses only `write`).
+//!
+//! Not done (yet): runc's `-ENOSYS` stub for syscalls newer than the
+//! profile, and `SCMP_ARCH_ARM` on aarch64 hosts.
 
-use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
+mod arch;
+#[cfg_attr(not(test), allow(dead_code))] // the interpreter is for tests
+mod bpf;
+mod compile;
+mod rules;
+#[cfg(test)]
+mod tests;
 
+use std::collections::BTreeMap;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+
+pub use arch::ScmpArch;
+use compile::{Program, Section};
+use rules::{Cond, Op, SyscallRules};
+
+/// Syscalls that may not have the `SCMP_ACT_NOTIFY` action: coop itself may
+/// call them after the filter is installed and before the seccomp agent has
+/// the listener, which would hang the container start.
+pub const NOTIFY_FORBIDDEN: &[&str] = &[
+    "write",
+    "close",
+    "exit",
+    "exit_group",
+    "futex",
+    "execve",
+    "execveat",
+];
+
+const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+const SECCOMP_RET_KILL_THREAD: u32 = 0x0000_0000;
+const SECCOMP_RET_TRAP: u32 = 0x0003_0000;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+
+const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+const SECCOMP_FILTER_FLAG_TSYNC: libc::c_uint = 1 << 0;
+const SECCOMP_FILTER_FLAG_LOG: libc::c_uint = 1 << 1;
+const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_uint = 1 << 2;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_uint = 1 << 3;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH: libc::c_uint = 1 << 4;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_uint = 1 << 5;
+
+/// A compiled filter, ready to install.
+#[derive(Clone)]
 pub struct Filter {
-    prog: Vec<libc::sock_filter>,
-    flags: u32,
+    instructions: Vec<libc::sock_filter>,
+    flags: libc::c_uint,
+    has_notify: bool,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("instructions", &self.instructions.len())
+            .field("flags", &self.flags)
+            .field("has_notify", &self.has_notify)
+            .finish()
+    }
 }
 
 impl Filter {
+    /// The BPF program.
     pub fn instructions(&self) -> &[libc::sock_filter] {
-        &self.prog
+        &self.instructions
+    }
+
+    /// Whether some rule has the `SCMP_ACT_NOTIFY` action.
+    pub fn has_notify(&self) -> bool {
+        self.has_notify
+    }
+
+    /// The `seccomp(2)` flags [`install`] passes.
+    pub fn flags(&self) -> u32 {
+        self.flags
     }
 }
 
-const SECCOMP_SET_MODE_FILTER: u32 = 1;
-const FLAG_TSYNC: u32 = 1;
-const FLAG_LOG: u32 = 2;
-const FLAG_SPEC_ALLOW: u32 = 4;
-const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
-
-/// Compile linux.seccomp; an invalid profile is an error naming the field.
-pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
-    let prog = compile::compile(s).context("linux.seccomp")?;
-    let mut flags = 0;
-    for f in s.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
-        };
+/// The `SECCOMP_RET_*` value of an action.
+fn action_value(action: LinuxSeccompAction, errno_ret: Option<u32>) -> u32 {
+    let data = errno_ret.unwrap_or(libc::EPERM as u32) & 0xffff;
+    match action {
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SECCOMP_RET_KILL_THREAD
+        }
+        LinuxSeccompAction::ScmpActKillProcess => SECCOMP_RET_KILL_PROCESS,
+        LinuxSeccompAction::ScmpActTrap => SECCOMP_RET_TRAP,
+        LinuxSeccompAction::ScmpActErrno => SECCOMP_RET_ERRNO | data,
+        LinuxSeccompAction::ScmpActNotify => SECCOMP_RET_USER_NOTIF,
+        LinuxSeccompAction::ScmpActTrace => SECCOMP_RET_TRACE | data,
+        LinuxSeccompAction::ScmpActLog => SECCOMP_RET_LOG,
+        LinuxSeccompAction::ScmpActAllow => SECCOMP_RET_ALLOW,
     }
-    Ok(Filter { prog, flags })
 }
 
-/// Install the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
-pub fn install(f: &Filter) -> Result<()> {
-    let fprog = libc::sock_fprog {
-        len: f.prog.len() as u16,
-        filter: f.prog.as_ptr() as *mut _,
-    };
-    // SAFETY: fprog points at our program, which outlives the call; the kernel copies it.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            f.flags,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()).context("install the seccomp filter");
+fn op_of(op: LinuxSeccompOperator) -> Op {
+    match op {
+        LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
+        LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
+        LinuxSeccompOperator::ScmpCmpLe => Op::Le,
+        LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
+        LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
+        LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
+        LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
     }
-    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::bpf::{run, Data};
-    use super::compile::compile;
-    use oci_spec::runtime::LinuxSeccomp;
+/// One argument condition as written in the profile.
+#[derive(Clone, Copy)]
+struct RawCond {
+    arg: u8,
+    op: Op,
+    value: u64,
+    value_two: u64,
+}
 
-    const X86_64: u32 = 0xc000_003e;
-    const I386: u32 = 0x4000_0003;
-    const ALLOW: u32 = 0x7fff_0000;
-    const EPERM: u32 = 0x0005_0001;
-
-    fn prog(json: &str) -> Vec<libc::sock_filter> {
-        compile(&serde_json::from_str::<LinuxSeccomp>(json).unwrap()).unwrap()
-    }
-
-    fn call(p: &[libc::sock_filter], arch: u32, nr: i32, args: [u64; 6]) -> u32 {
-        run(p, &Data { nr, arch, args })
-    }
-
-    #[test]
-    fn default_and_plain_rules_per_arch() {
-        let p = prog(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
-            "syscalls":[{"names":["getpid","read","nosuchcall"],"action":"SCMP_ACT_ALLOW"},
-                        {"names":["swapon"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
-        );
-        assert_eq!(call(&p, X86_64, 39, [0; 6]), ALLOW); // getpid
-        assert_eq!(call(&p, X86_64, 0, [0; 6]), ALLOW); // read
-        assert_eq!(call(&p, X86_64, 167, [0; 6]), 0x0005_0026); // swapon -> ENOSYS
-        assert_eq!(call(&p, X86_64, 1, [0; 6]), EPERM); // write: default, errno EPERM
-        assert_eq!(call(&p, I386, 20, [0; 6]), ALLOW); // getpid on i386 is 20
-        assert_eq!(call(&p, I386, 3, [0; 6]), ALLOW); // read on i386 is 3
-                                                      // An architecture not listed, and x32 when not listed: killed.
-        assert_eq!(call(&p, 0xc000_00b7, 39, [0; 6]), 0);
-        assert_eq!(call(&p, X86_64, 0x4000_0000 | 39, [0; 6]), 0);
-    }
-
-    #[test]
-    fn x32_when_listed() {
-        let p = prog(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X32"],
-            "syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#,
-        );
-        assert_eq!(call(&p, X86_64, 0x4000_0000 | 39, [0; 6]), ALLOW);
-        assert_eq!(call(&p, X86_64, 0x4000_0000 | 40, [0; 6]), EPERM);
-    }
-
-    #[test]
-    fn sixty_four_bit_comparisons() {
-        let ops: [(&str, fn(u64, u64) -> bool); 6] = [
-            ("SCMP_CMP_EQ", |a, v| a == v),
-            ("SCMP_CMP_NE", |a, v| a != v),
-            ("SCMP_CMP_LT", |a, v| a < v),
-            ("SCMP_CMP_LE", |a, v| a <= v),
-            ("SCMP_CMP_GT", |a, v| a > v),
-            ("SCMP_CMP_GE", |a, v| a >= v),
-        ];
-        let values = [
-            0u64,
-            1,
-            0xffff_ffff,
-            0x1_0000_0000,
-            0x1_0000_0001,
-            0xffff_ffff_ffff_fffe,
-            u64::MAX,
-        ];
-        for (op, f) in ops {
-            for v in values {
-                let p = prog(&format!(
-                    r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getpid"],"action":"SCMP_ACT_ERRNO",
-                        "args":[{{"index":2,"value":{v},"op":"{op}"}}]}}]}}"#
-                ));
-                for a in values {
-                    let want = if f(a, v) { EPERM } else { ALLOW };
-                    assert_eq!(
-                        call(&p, X86_64, 39, [0, 0, a, 0, 0, 0]),
-                        want,
-                        "{a:#x} {op} {v:#x}"
-                    );
+/// The architectures to compile for, in section order.
+fn target_arches(seccomp: &LinuxSeccomp) -> Vec<ScmpArch> {
+    let family = ScmpArch::native_family();
+    let mut arches = vec![ScmpArch::native()];
+    for a in seccomp.architectures().iter().flatten() {
+        match ScmpArch::from_oci(*a) {
+            Some(s) if family.contains(&s) => {
+                if !arches.contains(&s) {
+                    arches.push(s);
                 }
+            }
+            _ => log::warn!(
+                "linux.seccomp.architectures: {a} is not supported on this host, skipped \
+                 (its syscalls get the bad-arch action, kill)"
+            ),
+        }
+    }
+    arches
+}
+
+/// Per-architecture rule sets under construction.
+struct Builder {
+    arches: Vec<ScmpArch>,
+    rules: BTreeMap<ScmpArch, BTreeMap<u32, SyscallRules>>,
+}
+
+impl Builder {
+    fn add_nr(&mut self, arch: ScmpArch, nr: u32, raw: &[RawCond], action: u32) -> Result<()> {
+        let wide = arch.is_64bit();
+        let conds: Vec<Cond> = raw
+            .iter()
+            .filter_map(|c| Cond::new(c.arg, c.op, c.value, c.value_two, wide))
+            .collect();
+        let map = self.rules.entry(arch).or_default();
+        match map.get_mut(&nr) {
+            Some(existing) => existing.add(conds, action),
+            None => {
+                map.insert(nr, SyscallRules::new(conds, action));
+                Ok(())
             }
         }
     }
 
-    #[test]
-    fn masked_eq_and_conjunction_and_precedence() {
-        let p = prog(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
-            {"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":4294967295,"valueTwo":8,"op":"SCMP_CMP_MASKED_EQ"}]},
-            {"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
-            {"names":["kill"],"action":"SCMP_ACT_ERRNO","args":[{"index":1,"value":9,"op":"SCMP_CMP_EQ"},{"index":1,"value":15,"op":"SCMP_CMP_EQ"}]},
-            {"names":["getpid"],"action":"SCMP_ACT_KILL_PROCESS"},
-            {"names":["getpid"],"action":"SCMP_ACT_TRAP","args":[{"index":0,"value":7,"op":"SCMP_CMP_EQ"}]}]}"#,
-        );
-        assert_eq!(call(&p, X86_64, 135, [0x1_0000_0008, 0, 0, 0, 0, 0]), EPERM);
-        assert_eq!(call(&p, X86_64, 135, [9, 0, 0, 0, 0, 0]), ALLOW);
-        // clone: both conditions (AND).
-        assert_eq!(call(&p, X86_64, 56, [1, 2, 0, 0, 0, 0]), EPERM);
-        assert_eq!(call(&p, X86_64, 56, [1, 3, 0, 0, 0, 0]), ALLOW);
-        // kill: two conditions on one argument are alternatives (OR).
-        assert_eq!(call(&p, X86_64, 62, [0, 9, 0, 0, 0, 0]), EPERM);
-        assert_eq!(call(&p, X86_64, 62, [0, 15, 0, 0, 0, 0]), EPERM);
-        assert_eq!(call(&p, X86_64, 62, [0, 1, 0, 0, 0, 0]), ALLOW);
-        // getpid: the conditional rule is tried before the plain one.
-        assert_eq!(call(&p, X86_64, 39, [7, 0, 0, 0, 0, 0]), 0x0003_0000);
-        assert_eq!(call(&p, X86_64, 39, [1, 0, 0, 0, 0, 0]), 0x8000_0000);
-    }
-
-    #[test]
-    fn bad_profiles_name_the_problem() {
-        let bad = |json: &str| {
-            let s: LinuxSeccomp = serde_json::from_str(json).unwrap();
-            format!("{:#}", compile(&s).unwrap_err())
-        };
-        assert!(bad(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).contains("SCMP_ACT_NOTIFY"));
-        assert!(bad(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#).contains("index 7"));
-        assert!(
-            serde_json::from_str::<LinuxSeccomp>(r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#).is_err()
-        );
-    }
-
-    #[test]
-    fn podmans_profile_compiles_small_and_fast() {
-        let Ok(data) = std::fs::read("/usr/share/containers/seccomp.json") else {
-            eprintln!("no /usr/share/containers/seccomp.json here (containers-common): skipped");
-            return;
-        };
-        let s: LinuxSeccomp = serde_json::from_slice(&data).unwrap();
-        let t = std::time::Instant::now();
-        let p = compile(&s).unwrap();
-        eprintln!(
-            "podman profile: {} instructions, compiled in {:?}",
-            p.len(),
-            t.elapsed()
-        );
-        assert!(p.len() < 4096, "{} instructions", p.len());
-        // Everyday calls allowed, swapon not.
-        for nr in [0, 1, 2, 3, 39, 56, 59, 231] {
-            assert_eq!(call(&p, X86_64, nr, [0; 6]), ALLOW, "syscall {nr}");
+    /// Adds a rule for `name` on every architecture that has it.
+    fn add(&mut self, name: &str, raw: &[RawCond], action: u32) -> Result<()> {
+        for arch in self.arches.clone() {
+            if arch == ScmpArch::X86 {
+                if let Some((mux, call)) = arch::x86_multiplexed(name) {
+                    // libseccomp: the multiplexed form replaces any
+                    // condition on argument 0 with the call number.
+                    let mut muxed: Vec<RawCond> =
+                        raw.iter().copied().filter(|c| c.arg != 0).collect();
+                    muxed.push(RawCond {
+                        arg: 0,
+                        op: Op::Eq,
+                        value: call,
+                        value_two: 0,
+                    });
+                    if let Some(nr) = arch.resolve(mux) {
+                        self.add_nr(arch, nr, &muxed, action)?;
+                    }
+                }
+            }
+            if let Some(nr) = arch.resolve(name) {
+                self.add_nr(arch, nr, raw, action)?;
+            }
         }
-        assert_ne!(call(&p, X86_64, 167, [0; 6]), ALLOW);
+        Ok(())
     }
+}
+
+/// Compile `linux.seccomp` for the host's native architecture family (see
+/// the module documentation for the rules followed).
+pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
+    let default_action = action_value(seccomp.default_action(), seccomp.default_errno_ret());
+    if seccomp.default_action() == LinuxSeccompAction::ScmpActNotify {
+        bail!("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action");
+    }
+    let mut flags = 0;
+    for f in seccomp.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        };
+    }
+    let arches = target_arches(seccomp);
+    let mut b = Builder {
+        arches: arches.clone(),
+        rules: BTreeMap::new(),
+    };
+    let mut has_notify = false;
+    for (i, sc) in seccomp.syscalls().iter().flatten().enumerate() {
+        let action = action_value(sc.action(), sc.errno_ret());
+        if action == default_action {
+            continue;
+        }
+        if sc.action() == LinuxSeccompAction::ScmpActNotify {
+            if let Some(n) = sc
+                .names()
+                .iter()
+                .find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str()))
+            {
+                bail!(
+                    "linux.seccomp.syscalls[{i}].action: SCMP_ACT_NOTIFY cannot be used for \
+                     {n:?}, coop needs it to start the container"
+                );
+            }
+        }
+        let mut raw = Vec::new();
+        let mut seen = [0u8; 6];
+        for (j, a) in sc.args().iter().flatten().enumerate() {
+            if a.index() >= 6 {
+                bail!(
+                    "linux.seccomp.syscalls[{i}].args[{j}].index: {} is out of range (0-5)",
+                    a.index()
+                );
+            }
+            seen[a.index()] += 1;
+            raw.push(RawCond {
+                arg: a.index() as u8,
+                op: op_of(a.op()),
+                value: a.value(),
+                value_two: a.value_two().unwrap_or(0),
+            });
+        }
+        // runc: several conditions on one argument become separate rules.
+        let sets: Vec<Vec<RawCond>> = if seen.iter().any(|&n| n > 1) {
+            raw.iter().map(|c| vec![*c]).collect()
+        } else {
+            vec![raw]
+        };
+        for name in sc.names() {
+            if name.is_empty() {
+                bail!("linux.seccomp.syscalls[{i}].names: empty syscall name");
+            }
+            if !arch::is_known(name) {
+                log::debug!("linux.seccomp.syscalls[{i}]: unknown syscall {name:?} ignored");
+                continue;
+            }
+            for set in &sets {
+                b.add(name, set, action).with_context(|| {
+                    format!("linux.seccomp.syscalls[{i}]: cannot add the rule for {name:?}")
+                })?;
+            }
+            has_notify |= sc.action() == LinuxSeccompAction::ScmpActNotify;
+        }
+    }
+    let has_x32 = arches.contains(&ScmpArch::X32);
+    let mut sections: Vec<Section> = Vec::new();
+    for arch in &arches {
+        let syscalls = b.rules.remove(arch).unwrap_or_default();
+        if *arch == ScmpArch::X32 {
+            // x32 shares AUDIT_ARCH_X86_64: its numbers join that section.
+            if let Some(s) = sections
+                .iter_mut()
+                .find(|s| s.audit_arch == arch.audit_arch())
+            {
+                s.syscalls.extend(
+                    syscalls
+                        .into_iter()
+                        .map(|(nr, r)| (nr, (r, arch.is_64bit()))),
+                );
+                continue;
+            }
+        }
+        sections.push(Section {
+            audit_arch: arch.audit_arch(),
+            reject_x32: *arch == ScmpArch::X86_64 && !has_x32,
+            syscalls: syscalls
+                .into_iter()
+                .map(|(nr, r)| (nr, (r, arch.is_64bit())))
+                .collect(),
+        });
+    }
+    let program = Program {
+        default_action,
+        bad_arch_action: SECCOMP_RET_KILL_THREAD,
+        sections,
+    };
+    let instructions = compile::generate(&program).context("linux.seccomp")?;
+    Ok(Filter {
+        instructions,
+        flags,
+        has_notify,
+    })
+}
+
+/// Install with `seccomp(2)` `SECCOMP_SET_MODE_FILTER` and the profile's
+/// flags, plus `SECCOMP_FILTER_FLAG_NEW_LISTENER` when the filter has NOTIFY
+/// rules; returns the listener fd then. `WAIT_KILLABLE_RECV` is only passed
+/// with a listener (the kernel refuses it otherwise), and `TSYNC` with a
+/// listener also gets `TSYNC_ESRCH` (required by the kernel). Does not set
+/// `no_new_privs`: the caller does that when the spec asks.
+pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
+    let mut flags = filter.flags;
+    if filter.has_notify {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        if flags & SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+    } else {
+        flags &= !SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.instructions.len())
+            .map_err(|_| anyhow!("seccomp filter: too many instructions"))?,
+        filter: filter.instructions.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points to `filter.instructions`, which outlives the
+    // call; the kernel copies the program and does not keep the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("seccomp filter: cannot install (flags {flags:#x})"));
+    }
+    if flags & SECCOMP_FILTER_FLAG_TSYNC != 0
+        && flags & SECCOMP_FILTER_FLAG_TSYNC_ESRCH == 0
+        && rc > 0
+    {
+        bail!("seccomp filter: thread {rc} could not be synchronized");
+    }
+    if filter.has_notify {
+        let fd = i32::try_from(rc).context("seccomp filter: bad listener fd")?;
+        // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing
+        // else owns.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    Ok(None)
+}
+
+/// Send the listener fd plus the container state (OCI seccomp notify
+/// "containerProcessState") over the unix socket at `listener_path`, with
+/// `SCM_RIGHTS`, as runc does.
+pub fn send_listener(
+    listener_path: &str,
+    metadata: Option<&str>,
+    fd: BorrowedFd,
+    state_json: &serde_json::Value,
+) -> Result<()> {
+    let pid = state_json
+        .get("pid")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let msg = serde_json::json!({
+        "ociVersion": state_json.get("ociVersion").cloned().unwrap_or_else(|| "1.0.2".into()),
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata.unwrap_or(""),
+        "state": state_json,
+    });
+    let body = serde_json::to_vec(&msg).context("seccomp listener: cannot encode the state")?;
+    let sock = UnixStream::connect(listener_path).with_context(|| {
+        format!("linux.seccomp.listenerPath: cannot connect to {listener_path}")
+    })?;
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(&body)];
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .with_context(|| format!("linux.seccomp.listenerPath: cannot send to {listener_path}"))?;
+    if sent != body.len() {
+        bail!(
+            "linux.seccomp.listenerPath: short write to {listener_path} ({sent} of {} bytes)",
+            body.len()
+        );
+    }
+    Ok(())
 }
