@@ -77,6 +77,7 @@ pub fn send_to_socket(path: &str, master: &OwnedFd) -> Result<()> {
 
 /// Terminal size of our own stdin, if it is a terminal.
 pub fn own_size() -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain integers; all zeroes is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ writes into a valid winsize.
     (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
