@@ -5,18 +5,45 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-runtime=$(realpath "$1")
+[ $# -ge 1 ] || { echo "usage: $0 RUNTIME (a path, or a name on PATH)" >&2; exit 2; }
+runtime=$(command -v "$1") || { echo "$0: no runtime $1" >&2; exit 2; }
+runtime=$(realpath "$runtime")
 
 work=$(mktemp -d /tmp/coop-ctr.XXXXXX)
 sock=$work/containerd.sock
 daemon=
+c() { ctr -a "$sock" -n coop "$@"; }
 cleanup() {
-  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  local status=$?
+  if [ -n "$daemon" ]; then
+    # Tasks left by a failed check: their shims would outlive the daemon.
+    for t in $(c task ls -q 2>/dev/null); do c task kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+    for t in $(c task ls -q 2>/dev/null); do c task delete -f "$t" >/dev/null 2>&1 || true; done
+    for t in $(c container ls -q 2>/dev/null); do c container delete "$t" >/dev/null 2>&1 || true; done
+    kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  fi
+  grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
+  summary_on_abort $status
 }
 trap cleanup EXIT
 
+# overlayfs when the kernel and the filesystem under /tmp allow it (not overlay on overlay),
+# else the native (copying) snapshotter.
+snap=native
+mkdir -p "$work/probe"/{l,u,w,m}
+if mount -t overlay overlay -o "lowerdir=$work/probe/l,upperdir=$work/probe/u,workdir=$work/probe/w" \
+    "$work/probe/m" 2>/dev/null; then
+  umount "$work/probe/m"; snap=overlayfs
+fi
+rm -rf "$work/probe"
+export CONTAINERD_SNAPSHOTTER=$snap   # read by ctr images import and ctr run
+echo "# snapshotter: $snap"
+
+# The shim's runtime state goes under $work/runc (ctr run --runc-root), not the default
+# /run/containerd/runc/<namespace>. containerd 1.6 still puts its shims' sockets in
+# /run/containerd/s and ctr its fifos in /run/containerd/fifo, whatever the config says.
+# The CRI plugin is off: it is not needed by ctr and would want CNI and more.
 cat > "$work/config.toml" <<CONF
 version = 2
 root = "$work/root"
@@ -29,48 +56,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 CONF
 containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
 daemon=$!
-for _ in $(seq 100); do [ -S "$sock" ] && ctr -a "$sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-c() { ctr -a "$sock" -n coop "$@"; }
+up=
+for _ in $(seq 100); do [ -S "$sock" ] && ctr -a "$sock" version >/dev/null 2>&1 && { up=1; break; }; sleep 0.1; done
+[ -n "$up" ] || { echo "containerd did not start:" >&2; tail -20 "$work/containerd.log" >&2; exit 1; }
 
 # An OCI image made offline: a busybox layer and a manifest, as an OCI archive.
-make_busybox_rootfs "$work/rootfs"
-python3 - "$work" <<'PY'
-import hashlib, json, os, sys, tarfile, io
-work = sys.argv[1]
-layout = os.path.join(work, "oci"); blobs = os.path.join(layout, "blobs", "sha256")
-os.makedirs(blobs)
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    open(os.path.join(blobs, d), "wb").write(data)
-    return "sha256:" + d, len(data)
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w") as t:
-    t.add(os.path.join(work, "rootfs"), arcname=".")
-layer = buf.getvalue()
-ldig, lsize = put(layer)
-config = json.dumps({"architecture": "amd64", "os": "linux",
-    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
-    "rootfs": {"type": "layers", "diff_ids": [ldig]}}).encode()
-cdig, csize = put(config)
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdig, "size": csize},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ldig, "size": lsize}]}).encode()
-mdig, msize = put(manifest)
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "digest": mdig, "size": msize, "platform": {"architecture": "amd64", "os": "linux"},
-    "annotations": {"io.containerd.image.name": "localhost/busybox:coop",
-                    "org.opencontainers.image.ref.name": "coop"}}]},
-    open(os.path.join(layout, "index.json"), "w"))
-open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
-PY
-tar -C "$work/oci" -cf "$work/image.tar" oci-layout index.json blobs
-c images import "$work/image.tar" >/dev/null || { ls -R "$work/oci" >&2; cat "$work/containerd.log" | tail -5 >&2; exit 1; }
 img=localhost/busybox:coop
+make_busybox_rootfs "$work/rootfs"
+make_busybox_oci_archive "$work/rootfs" "$work/image.tar" $img
+c images import "$work/image.tar" >/dev/null || { tail -5 "$work/containerd.log" >&2; exit 1; }
 
-check "ctr run --rm prints" expect_eq "hi" "$(c run --rm --runc-binary "$runtime" $img t1 echo hi)"
-code=0; c run --rm --runc-binary "$runtime" $img t2 sh -c 'exit 5' || code=$?
+check "ctr run --rm prints" expect_eq "hi" "$(c run --rm --runc-binary "$runtime" --runc-root "$work/runc" $img t1 echo hi)"
+code=0; c run --rm --runc-binary "$runtime" --runc-root "$work/runc" $img t2 sh -c 'exit 5' || code=$?
 check "exit code" expect_eq 5 "$code"
-c run -d --runc-binary "$runtime" $img t3 sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done'
+c run -d --runc-binary "$runtime" --runc-root "$work/runc" $img t3 sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done'
 sleep 0.3
 check "detached task runs" expect_eq RUNNING "$(c task ls | awk '$1=="t3"{print $3}')"
 
@@ -93,11 +92,11 @@ check "task stopped" expect_eq STOPPED "$(c task ls | awk '$1=="t3"{print $3}')"
 check "task delete" eval "c task delete t3 >/dev/null"
 check "container delete" c container delete t3
 # A second container joining the first's network namespace, as CRI builds pods.
-c run -d --runc-binary "$runtime" $img p1 sleep 100
+c run -d --runc-binary "$runtime" --runc-root "$work/runc" $img p1 sleep 100
 p1=$(c task ls | awk '$1=="p1"{print $2}')
-c run -d --runc-binary "$runtime" --with-ns "network:/proc/$p1/ns/net" $img p2 sleep 100
+c run -d --runc-binary "$runtime" --runc-root "$work/runc" --with-ns "network:/proc/$p1/ns/net" $img p2 sleep 100
 check "--with-ns joins the network namespace" expect_eq \
-  "$(readlink /proc/$p1/ns/net)" "$(readlink /proc/$(c task ls | awk '$1=="p2"{print $2}')/ns/net)"
+  "$(readlink /proc/$p1/ns/net)" "$(readlink "/proc/$(c task ls | awk '$1=="p2"{print $2}')/ns/net")"
 for t in p2 p1; do c task kill -s SIGKILL $t; done
 sleep 0.5
 for t in p2 p1; do c task delete $t >/dev/null; c container delete $t; done

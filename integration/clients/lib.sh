@@ -1,5 +1,6 @@
-# Shared by the client tests: a busybox rootfs and image built offline, and a tiny TAP-ish
-# reporter. Sourced, not run.
+# shellcheck shell=bash
+# Shared by the client tests: a tiny TAP-ish reporter, and (from
+# ../lib/rootfs.sh) a busybox rootfs and image built offline. Sourced, not run.
 set -euo pipefail
 
 passed=0
@@ -13,18 +14,23 @@ expect_eq() { # expect_eq WANT GOT
   [ "$1" = "$2" ] && return 0
   echo "    want: $(printf %q "$1")" >&2; echo "    got:  $(printf %q "$2")" >&2; return 1
 }
+finished=
 summary() {
+  finished=1
   echo "$passed passed, $failed failed"
   [ "$failed" = 0 ]
 }
-
-make_busybox_rootfs() { # make_busybox_rootfs DIR
-  local dir=$1 bb
-  bb=$(command -v busybox)
-  mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root,run}
-  cp "$bb" "$dir/bin/busybox"
-  local a; for a in $("$dir/bin/busybox" --list); do [ -e "$dir/bin/$a" ] || ln -s busybox "$dir/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$dir/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' > "$dir/etc/group"
-  chmod 1777 "$dir/tmp"
+# A step outside `check` that fails stops the script (set -e); its line is kept for the report.
+abort_line=
+set -E   # the ERR trap also inside functions
+trap 'abort_line="$LINENO${FUNCNAME:+ in ${FUNCNAME[0]}() called from line ${BASH_LINENO[0]}}"' ERR
+summary_on_abort() { # summary_on_abort STATUS: from the EXIT trap, after the cleanup
+  [ -n "$finished" ] && return 0
+  failed=$((failed + 1))
+  echo "not ok - the script stopped before its end (line ${abort_line:-?}, status $1)"
+  echo "$passed passed, $failed failed"
 }
+
+# make_busybox_rootfs DIR, make_busybox_image NAME [ARCHIVE [ROOTFS]] and
+# make_busybox_oci_archive ROOTFS ARCHIVE NAME.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/rootfs.sh"

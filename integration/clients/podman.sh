@@ -5,15 +5,21 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-runtime=$(realpath "$1")
+[ $# -ge 1 ] || { echo "usage: $0 RUNTIME (a path, or a name on PATH)" >&2; exit 2; }
+runtime=$(command -v "$1") || { echo "$0: no runtime $1" >&2; exit 2; }
+runtime=$(realpath "$runtime")
 name=$(basename "$runtime")
 
 work=$(mktemp -d /tmp/coop-pm.XXXXXX)   # podman refuses a runroot longer than 50 characters
 cleanup() {
+  local status=$?
+  pm pod rm -af -t 0 >/dev/null 2>&1 || true
   pm rm -af -t 0 >/dev/null 2>&1 || true
   pm rmi -af >/dev/null 2>&1 || true
-  umount -R "$work/storage/overlay" 2>/dev/null || true
+  # Whatever podman left mounted under the work directory (shm, overlay), deepest first.
+  grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
+  summary_on_abort $status
 }
 trap cleanup EXIT
 
@@ -26,21 +32,26 @@ log_driver = "k8s-file"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+# Nothing in the host's /run/libpod: per-boot state and the event log stay in the work dir.
+tmp_dir = "$work/tmp"
+events_logfile_path = "$work/events.log"
 runtime = "$name"
-runtime_supports_json = ["$name", "crun", "runc", "kata", "runsc", "youki", "krun"]
+# podman passes --log-format=json --log FILE only to the runtimes named here.
+runtime_supports_json = ["$name", "crun", "runc", "kata", "runsc", "youki", "krun", "ocijail"]
 [engine.runtimes]
 $name = ["$runtime"]
 CONF
 export CONTAINERS_CONF="$work/containers.conf"
+mkdir -p "$work/vartmp"
+export TMPDIR="$work/vartmp"   # podman's image copies, instead of /var/tmp
 pm() { podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --runtime "$runtime" "$@"; }
 
 make_busybox_rootfs "$work/rootfs"
 # The pod's infra process.
 printf '#!/bin/sh\ntrap "exit 0" TERM\nwhile :; do sleep 1; done\n' > "$work/rootfs/pause"
 chmod +x "$work/rootfs/pause"
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-pm import "$work/rootfs.tar" localhost/busybox:coop >/dev/null 2>&1
 img=localhost/busybox:coop
+PODMAN_CMD=pm make_busybox_image $img "" "$work/rootfs"
 
 check "run --rm prints" expect_eq "hi" "$(pm run --rm $img echo hi)"
 check "podman uses the given runtime" expect_eq "$runtime" "$(pm info --format '{{.Host.OCIRuntime.Path}}')"
