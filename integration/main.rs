@@ -10,4 +10,5 @@ mod exec;
 mod hooks;
 mod lifecycle;
 mod sandbox;
+mod selfexe;
 mod setup;

@@ -4,6 +4,7 @@ use coop::cli::{self, Cli, LogFormat};
 use coop::logger;
 
 fn main() {
+    coop::linux::selfexe::reexec_early();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => e.exit(),

@@ -166,6 +166,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Cli::command().print_help()?;
         return Ok(0);
     };
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        // These leave coop processes inside the container: see linux/selfexe.rs.
+        crate::linux::selfexe::reexec_sealed()?;
+    }
     match cmd {
         Command::Create(a) => create::run(g, a),
         Command::Start(a) => start::run(g, a),

@@ -12,6 +12,7 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod safepath;
 pub mod seccomp;
+pub mod selfexe;
 pub mod signals;
 pub mod tty;
 pub mod user;

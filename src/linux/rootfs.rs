@@ -208,7 +208,8 @@ fn finish(root: &OwnedFd, dest: &Path, o: &Options, remount: bool) -> Result<()>
         remount_keep_locked(&path, o.flags - MsFlags::MS_REC)?;
     }
     if o.rec_set != 0 || o.rec_clear != 0 {
-        setattr_recursive(&top, o.rec_set, o.rec_clear)?;
+        opts::mount_setattr(&top, libc::AT_RECURSIVE, o.rec_set, o.rec_clear)
+            .context("mount_setattr (recursive mount options)")?;
     }
     for p in &o.propagation {
         mount(NONE, path.as_str(), NONE, *p, NONE).context("set mount propagation")?;
@@ -267,40 +268,6 @@ pub fn remount_keep_locked(path: &str, flags: MsFlags) -> Result<()> {
         }
     }
     mount(NONE, path, NONE, f, NONE).with_context(|| format!("remount with {f:?}"))
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-fn setattr_recursive(fd: &OwnedFd, set: u64, clear: u64) -> Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = c"";
-    // SAFETY: valid fd, NUL-terminated empty path and a mount_attr of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("mount_setattr (recursive mount options)");
-    }
-    Ok(())
 }
 
 /// A `cgroup` mount shows the container's own cgroups: on a v2 host a cgroup2 mount (in a
