@@ -56,7 +56,10 @@ fn init_exe_cannot_be_opened_for_writing() {
     // Init has executed sleep and the coop commands have exited: nothing runs the copy now,
     // so only the read-only view stands between a write and the binary.
     let via = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle));
-    let write = std::fs::OpenOptions::new().append(true).open(&via).map(drop);
+    let write = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&via)
+        .map(drop);
     coop(&["delete", "--force", &id]);
     let err = write.expect_err("the binary behind a container's init opened for writing");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");

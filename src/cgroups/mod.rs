@@ -5,6 +5,7 @@
 //! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
 pub mod devices;
 pub mod fs;
+pub mod oom;
 pub mod resources;
 pub mod stats;
 pub mod v1;

@@ -183,6 +183,7 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
             "hugepage limit",
         ));
     }
+    rdma(r, &mut out);
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
             out.push(w("net_cls", "net_cls.classid", id, "network class id"));
@@ -247,6 +248,55 @@ pub fn with_default_devices(
 }
 
 /// cpuset and pids read the same on v1 and v2.
+/// rdma.max, one line per device, the same on v1 and v2: only the limits given are written
+/// (a missing one stays as it is).
+fn rdma(r: &LinuxResources, out: &mut Vec<Write>) {
+    let mut devices: Vec<_> = r.rdma().iter().flatten().collect();
+    devices.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, l) in devices {
+        let mut v = name.clone();
+        if let Some(h) = l.hca_handles() {
+            v += &format!(" hca_handle={h}");
+        }
+        if let Some(o) = l.hca_objects() {
+            v += &format!(" hca_object={o}");
+        }
+        if v != *name {
+            out.push(w("rdma", "rdma.max", v, "rdma limit"));
+        }
+    }
+}
+
+/// memory.checkBeforeUpdate (cgroup v2): refuse a memory or swap limit below what the
+/// container uses now, instead of letting the kernel reclaim or OOM-kill to meet it. `current`
+/// reads a file of the container's cgroup (memory.current, memory.swap.current).
+pub fn check_before_update(
+    r: &LinuxResources,
+    current: impl Fn(&str) -> Option<u64>,
+) -> Result<()> {
+    let Some(m) = r
+        .memory()
+        .as_ref()
+        .filter(|m| m.check_before_update() == Some(true))
+    else {
+        return Ok(());
+    };
+    if let (Some(l), Some(used)) = (m.limit().filter(|l| *l > 0), current("memory.current")) {
+        if (l as u64) < used {
+            bail!("memory limit {l} is below the container's current memory usage {used} (checkBeforeUpdate)");
+        }
+    }
+    if let (Some(s), Some(l)) = (m.swap().filter(|s| *s > 0), m.limit().filter(|l| *l > 0)) {
+        if let (Some(mem), Some(swap)) = (current("memory.current"), current("memory.swap.current"))
+        {
+            if (s as u64) < mem + swap {
+                bail!("memory+swap limit {s} is below the container's current memory+swap usage {} (checkBeforeUpdate; memory limit {l})", mem + swap);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn cpuset_and_pids(r: &LinuxResources, out: &mut Vec<Write>) {
     if let Some(c) = r.cpu() {
         if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
@@ -404,6 +454,7 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
             "hugepage limit",
         ));
     }
+    rdma(r, &mut out);
     if r.network().is_some() {
         log::warn!("network class ids and priorities have no cgroup v2 controller: ignored");
     }
@@ -526,5 +577,46 @@ mod tests {
             files(&v2(&res(r#"{"cpu":{"quota":-1}}"#)).unwrap()),
             pairs(&[("cpu.max", "max 100000")])
         );
+    }
+
+    #[test]
+    fn rdma_on_both_versions() {
+        let r = res(
+            r#"{"rdma":{"mlx5_1":{"hcaObjects":1000},"mlx5_0":{"hcaHandles":3,"hcaObjects":10000},"none":{}}}"#,
+        );
+        let want = pairs(&[
+            ("rdma.max", "mlx5_0 hca_handle=3 hca_object=10000"),
+            ("rdma.max", "mlx5_1 hca_object=1000"),
+        ]);
+        assert_eq!(files(&v1(&r).unwrap()), want);
+        assert_eq!(files(&v2(&r).unwrap()), want);
+        assert!(v2(&r).unwrap().iter().all(|w| w.controller == "rdma"));
+    }
+
+    #[test]
+    fn check_before_update_compares_with_usage() {
+        let usage = |f: &str| match f {
+            "memory.current" => Some(50_000_000),
+            "memory.swap.current" => Some(10_000_000),
+            _ => None,
+        };
+        let low = res(r#"{"memory":{"limit":40000000,"checkBeforeUpdate":true}}"#);
+        let e = check_before_update(&low, usage).unwrap_err().to_string();
+        assert!(
+            e.contains("memory limit 40000000") && e.contains("50000000"),
+            "{e}"
+        );
+        // Without the flag, or above the usage, no objection.
+        check_before_update(&res(r#"{"memory":{"limit":40000000}}"#), usage).unwrap();
+        check_before_update(
+            &res(r#"{"memory":{"limit":60000000,"checkBeforeUpdate":true}}"#),
+            usage,
+        )
+        .unwrap();
+        let swap = res(r#"{"memory":{"limit":60000000,"swap":55000000,"checkBeforeUpdate":true}}"#);
+        assert!(check_before_update(&swap, usage).is_err());
+        let swap_ok =
+            res(r#"{"memory":{"limit":60000000,"swap":70000000,"checkBeforeUpdate":true}}"#);
+        check_before_update(&swap_ok, usage).unwrap();
     }
 }

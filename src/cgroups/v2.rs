@@ -98,6 +98,9 @@ impl CgroupManager for Manager {
             super::devices::apply(self.dir(), rules)?;
         }
         let writes = super::resources::v2(resources)?;
+        super::resources::check_before_update(resources, |f| {
+            fs::read(self.dir(), f).ok()?.trim().parse().ok()
+        })?;
         let mut needed: Vec<&str> = writes
             .iter()
             .map(|w| w.controller)
