@@ -31,6 +31,21 @@ summary_on_abort() { # summary_on_abort STATUS: from the EXIT trap, after the cl
   echo "$passed passed, $failed failed"
 }
 
+# cg_read PID CONTROLLER V1FILE V2FILE: a control file of the cgroup PID is in, as the host
+# sees it: V1FILE in CONTROLLER's v1 hierarchy when the host has one, else V2FILE in cgroup2.
+cg_read() {
+  local pid=$1 ctl=$2 mnt path
+  mnt=$(grep ' - cgroup ' /proc/self/mountinfo |
+    awk -v c="$ctl" '{n = split($NF, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) { print $5; exit }}')
+  if [ -n "$mnt" ]; then
+    path=$(awk -F: -v c="$ctl" '{n = split($2, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) print $3}' "/proc/$pid/cgroup")
+    cat "$mnt$path/$3"
+  else
+    path=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup")
+    cat "/sys/fs/cgroup$path/$4"
+  fi
+}
+
 # make_busybox_rootfs DIR, make_busybox_image NAME [ARCHIVE [ROOTFS]] and
 # make_busybox_oci_archive ROOTFS ARCHIVE NAME.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/rootfs.sh"

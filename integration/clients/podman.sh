@@ -77,12 +77,28 @@ check "unpause" eval "pm unpause $cid >/dev/null"
 check "running again" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "top lists the container's processes" eval "pm top $cid | grep -q 'sh -c'"
 check "update --memory" eval "pm update --memory 64m $cid >/dev/null"
+pid=$(pm inspect -f '{{.State.Pid}}' "$cid")
+check "update --memory reaches the cgroup" expect_eq 67108864 \
+  "$(cg_read "$pid" memory memory.limit_in_bytes memory.max)"
 check "stats reads the container's usage" eval "pm stats --no-stream --format '{{.MemUsage}}' $cid | grep -q 'B / '"
 check "stop" eval "pm stop -t 5 $cid >/dev/null"
 check "stopped" expect_eq "exited" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "rm" eval "pm rm $cid >/dev/null"
 out=$(script -qec "podman --root $work/storage --runroot $work/run --storage-driver vfs --runtime $runtime run --rm -t $img sh -c 'test -t 0 && tty'" /dev/null </dev/null | tr -d '\r\000' | sed 's/\^@//g')
 check "run -t gives a terminal" expect_eq "/dev/pts/0" "$out"
+# Resource flags, as the user sees them.
+code=0
+pm run --rm --memory 32m --memory-swap 32m $img sh -c "x=\$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived" >"$work/oom.out" 2>&1 || code=$?
+check "--memory 32m: a 200 MB allocation is OOM-killed (137)" expect_eq "137 " "$code $(grep -o survived "$work/oom.out" || true)"
+pm run --rm --pids-limit 5 $img sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all-forked' >"$work/pids.out" 2>&1 || true
+forks_stopped() { grep -q "can't fork" "$work/pids.out" && ! grep -q all-forked "$work/pids.out"; }
+check "--pids-limit 5 stops forks" forks_stopped
+cid=$(pm run -d --cpus 0.5 --pids-limit 50 $img sleep 100)
+pid=$(pm inspect -f '{{.State.Pid}}' "$cid")
+check "--cpus 0.5 sets the cpu quota" expect_eq "50000" \
+  "$(cg_read "$pid" cpu cpu.cfs_quota_us cpu.max | cut -d' ' -f1)"
+check "--pids-limit reaches the cgroup" expect_eq 50 "$(cg_read "$pid" pids pids.max pids.max)"
+pm rm -f -t 0 "$cid" >/dev/null
 # A pod: two containers sharing the infra container's namespaces (the infra image is ours).
 check "pod create" eval "pm pod create --name coop-pod --infra-image $img --infra-command /pause >/dev/null"
 c1=$(pm run -d --pod coop-pod $img sleep 100)
