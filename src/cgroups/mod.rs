@@ -4,6 +4,8 @@
 //! (one for the cgroup2 tree, one per v1 hierarchy), so later commands find it whatever their
 //! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
 pub mod devices;
+#[cfg(test)]
+mod fake_sysfs;
 pub mod fs;
 pub mod oom;
 pub mod resources;
