@@ -155,7 +155,14 @@ impl CgroupManager for Manager {
         if let Some(u) = self.paths.unified.as_deref().filter(|u| u.exists()) {
             return super::v2::kill_all(u, signal);
         }
-        fs::signal_pids(&self.pids()?, signal)
+        // No cgroup.kill: freeze first, so that no process forks a new one between listing
+        // the pids and signalling them; the signals are delivered on thaw.
+        let frozen = self.paths.v1.contains_key("freezer") && self.set_frozen(true).is_ok();
+        let r = self.pids().and_then(|p| fs::signal_pids(&p, signal));
+        if frozen {
+            self.set_frozen(false)?;
+        }
+        r
     }
 
     fn stats(&self) -> serde_json::Value {
