@@ -40,6 +40,53 @@ fn ebpf_filter_denies_and_allows_devices() {
     );
 }
 
+#[test]
+fn v2_device_rules_deny_a_node_and_update_replaces_them() {
+    if skip_unless_v2("the eBPF device filter of a container") {
+        return;
+    }
+    // A block device node in the container that no rule allows (the config has only
+    // coop spec's "deny everything"; coop adds the devices every container needs).
+    let lo = LoopDevice::new(1 << 20, b'd');
+    let env = Env::new(&["sleep", "100"], |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(lo.mount_at("/dev/blk"));
+    });
+    let id = unique("devs");
+    env.ok(&["run", "-d", "-b", env.bundle_path(), &id]);
+    let sh = |script: &str| env.coop(&["exec", &id, "sh", "-c", script]);
+    let denied = |script: &str| {
+        let out = sh(script);
+        assert!(!out.status.success(), "{script}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("Operation not permitted"),
+            "{script}: {}",
+            stderr(&out)
+        );
+    };
+    denied("head -c 4 /dev/blk");
+    let out = sh("echo x > /dev/null && head -c 3 /dev/zero | wc -c");
+    assert_eq!(stdout(&out).trim(), "3", "{}", stderr(&out));
+
+    // A new rule set: everything but /dev/null. Had the old filter stayed attached beside the
+    // new one, the block device would still be denied.
+    let res = env.bundle.path().join("devices.json");
+    std::fs::write(
+        &res,
+        r#"{"devices":[{"allow":true,"access":"rwm"},
+            {"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
+    )
+    .unwrap();
+    env.ok(&["update", "-r", res.to_str().unwrap(), &id]);
+    let out = sh("head -c 4 /dev/blk");
+    assert_eq!(stdout(&out), "dddd", "{}", stderr(&out));
+    denied("echo x > /dev/null");
+    let out = sh("head -c 3 /dev/zero | wc -c");
+    assert_eq!(stdout(&out).trim(), "3", "{}", stderr(&out));
+}
+
 trait JoinCgroup {
     fn pre_exec_join(&mut self, procs: std::path::PathBuf) -> &mut Self;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Debian 12, as root), builds coop and runs
-# every tier: unit tests, integration tests with real containers, and real clients (podman,
-# containerd). Requires a Rust toolchain (cargo) on PATH.
+# every tier: unit tests, integration tests with real containers, real clients (podman,
+# containerd), and the cgroup-related integration tests again in a QEMU guest with pure cgroup
+# v2 (scripts/test-v2.sh). Requires a Rust toolchain (cargo) on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root" >&2; exit 1; }
@@ -24,4 +25,6 @@ for client in integration/clients/podman.sh integration/clients/containerd.sh; d
   echo "-- $client"
   bash "$client" "$PWD/target/release/coop" || failed=$((failed + 1))
 done
-[ "$failed" = 0 ] || { echo "$failed client suite(s) failed" >&2; exit 1; }
+echo "== cgroup v2 tier (integration tests in a QEMU guest with pure cgroup v2)"
+scripts/test-v2.sh || failed=$((failed + 1))
+[ "$failed" = 0 ] || { echo "$failed suite(s) failed (clients, cgroup v2 tier)" >&2; exit 1; }

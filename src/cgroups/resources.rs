@@ -348,6 +348,9 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + (w.clamp(10, 1000) as u64 - 10) * 9999 / 990
 }
 
+/// In a cpu.max value: the quota the cgroup has now (a period was given without a quota).
+pub const KEEP_QUOTA: &str = "{current quota}";
+
 /// cgroup v2. Device rules are not here: v2 enforces them with an eBPF program.
 pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut out = vec![];
@@ -390,17 +393,23 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
         if let Some(v) = c.shares().filter(|s| *s > 0) {
             out.push(w("cpu", "cpu.weight", shares_to_weight(v), "cpu shares"));
         }
-        if c.quota().is_some() || c.period().is_some() {
-            let q = c
-                .quota()
-                .filter(|q| *q > 0)
-                .map_or("max".to_string(), |q| q.to_string());
-            out.push(w(
-                "cpu",
-                "cpu.max",
-                format!("{q} {}", c.period().unwrap_or(100_000)),
-                "cpu quota",
-            ));
+        // cpu.max is "QUOTA [PERIOD]": a quota alone keeps the period. A period alone keeps
+        // the quota through KEEP_QUOTA, which the v2 manager replaces with the current one.
+        let quota = c.quota().map(|q| {
+            if q > 0 {
+                q.to_string()
+            } else {
+                "max".to_string()
+            }
+        });
+        let value = match (quota, c.period()) {
+            (Some(q), Some(p)) => Some(format!("{q} {p}")),
+            (Some(q), None) => Some(q),
+            (None, Some(p)) => Some(format!("{KEEP_QUOTA} {p}")),
+            (None, None) => None,
+        };
+        if let Some(v) = value {
+            out.push(w("cpu", "cpu.max", v, "cpu quota"));
         }
         if let Some(v) = c.burst() {
             out.push(w("cpu", "cpu.max.burst", v, "cpu burst"));
@@ -575,7 +584,11 @@ mod tests {
         assert!(v2(&res(r#"{"unified":{"bogus.x":"1"}}"#)).is_err());
         assert_eq!(
             files(&v2(&res(r#"{"cpu":{"quota":-1}}"#)).unwrap()),
-            pairs(&[("cpu.max", "max 100000")])
+            pairs(&[("cpu.max", "max")])
+        );
+        assert_eq!(
+            files(&v2(&res(r#"{"cpu":{"period":50000}}"#)).unwrap()),
+            pairs(&[("cpu.max", "{current quota} 50000")])
         );
     }
 

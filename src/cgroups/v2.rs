@@ -25,15 +25,7 @@ impl Manager {
 /// Make `controller` available in `dir`: it must be in the tree's root, and every ancestor
 /// enables it for its children (cgroup.subtree_control), top down.
 pub fn enable_controller(dir: &Path, controller: &str, what: &str) -> Result<()> {
-    let mut chain = vec![];
-    let mut d = dir.parent();
-    while let Some(p) = d {
-        if !p.join("cgroup.subtree_control").exists() {
-            break;
-        }
-        chain.push(p);
-        d = p.parent();
-    }
+    let chain = ancestors(dir);
     let Some(top) = chain.last() else {
         return Ok(());
     };
@@ -54,6 +46,20 @@ pub fn enable_controller(dir: &Path, controller: &str, what: &str) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// The cgroups above `dir`, its parent first, up to the root of the mounted tree.
+fn ancestors(dir: &Path) -> Vec<&Path> {
+    let mut chain = vec![];
+    let mut d = dir.parent();
+    while let Some(p) = d {
+        if !p.join("cgroup.subtree_control").exists() {
+            break;
+        }
+        chain.push(p);
+        d = p.parent();
+    }
+    chain
 }
 
 /// cgroup.freeze, then wait for cgroup.events to agree.
@@ -79,7 +85,19 @@ impl CgroupManager for Manager {
     }
 
     fn create(&self) -> Result<()> {
-        fs::create_dir(self.dir())
+        fs::create_dir(self.dir())?;
+        // As runc does: every controller the tree has is enabled down to the new cgroup, so
+        // that its statistics (memory.current, io.stat...) exist whatever limits were asked
+        // for. Best effort: a limit that needs a controller still fails in apply.
+        if let Some(top) = ancestors(self.dir()).last() {
+            let all = fs::read(top, "cgroup.controllers").unwrap_or_default();
+            for c in all.split_whitespace() {
+                if let Err(e) = enable_controller(self.dir(), c, "statistics") {
+                    log::debug!("{e:#}");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn clone_into_fd(&self) -> Option<OwnedFd> {
@@ -97,7 +115,7 @@ impl CgroupManager for Manager {
         if let Some(rules) = resources.devices().as_ref().filter(|d| !d.is_empty()) {
             super::devices::apply(self.dir(), rules)?;
         }
-        let writes = super::resources::v2(resources)?;
+        let mut writes = super::resources::v2(resources)?;
         super::resources::check_before_update(resources, |f| {
             fs::read(self.dir(), f).ok()?.trim().parse().ok()
         })?;
@@ -115,6 +133,13 @@ impl CgroupManager for Manager {
                 .map(|w| w.what)
                 .unwrap_or("");
             enable_controller(self.dir(), c, what)?;
+        }
+        for w in writes.iter_mut().filter(|w| w.file == "cpu.max") {
+            if let Some(period) = w.value.strip_prefix(super::resources::KEEP_QUOTA) {
+                let now = fs::read(self.dir(), "cpu.max")?;
+                let quota = now.split_whitespace().next().unwrap_or("max");
+                w.value = format!("{quota}{period}");
+            }
         }
         let plan: Vec<(&Path, &str, &str)> = writes
             .iter()

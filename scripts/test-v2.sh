@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The cgroup v2 tier: the integration tests that make, join or remove cgroups (by default
+# cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe::; arguments replace these test name filters,
+# "" runs them all) in a QEMU guest whose only cgroup hierarchy is cgroup v2 with every
+# controller enabled (integration/v2vm/run-in-vm.sh). Everything is built here: the guest sees
+# this host's / read-only. Root on Debian 12; installs what it needs from apt. Under TCG (no
+# KVM) the guest's part takes about a minute, plus a minute or two the first time (qemu and
+# the kernel cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "scripts/test-v2.sh: run as root" >&2; exit 1; }
+filters=("$@")
+[ ${#filters[@]} -gt 0 ] || filters=(cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe::)
+
+# busybox-static: the tests' rootfs; mount: losetup, for the loop device of the io.max test.
+if ! command -v busybox >/dev/null || ! command -v losetup >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 busybox-static mount >/dev/null
+fi
+
+# Build, and find the test binary among cargo's artifacts.
+bin=$(cargo test --release --locked --test integration --no-run \
+  --message-format=json-render-diagnostics |
+  sed -n 's/.*"executable":"\([^"]*\/integration-[0-9a-f]*\)".*/\1/p' | tail -1)
+coop=$PWD/target/release/coop
+if [ ! -x "$bin" ] || [ ! -x "$coop" ]; then
+  echo "scripts/test-v2.sh: the build left no test binary or coop" >&2
+  exit 1
+fi
+
+# In the guest: exec from RAM rather than over 9p (much faster under TCG). The tests run coop
+# by the path compiled into them, so its copy is bind-mounted over that path (in the guest's
+# overlay only). TMPDIR is the guest's /tmp, a tmpfs.
+work=$PWD/target/v2vm
+mkdir -p "$work"
+guest_cmd=$(printf 'set -e; cp %q /run/it; cp %q /run/coop; mount --bind /run/coop %q; ' \
+  "$bin" "$coop" "$coop")
+guest_cmd+=$(printf 'TMPDIR=/tmp exec /run/it --test-threads=1')
+guest_cmd+=$(printf ' %q' "${filters[@]}")
+echo "cgroup v2 guest: ${filters[*]}"
+start=$SECONDS
+rc=0
+COOP_VM_MODULES="loop ${COOP_VM_MODULES:-}" COOP_VM_TIMEOUT=${COOP_VM_TIMEOUT:-1500} \
+  integration/v2vm/run-in-vm.sh "$work" "$guest_cmd" || rc=$?
+echo "cgroup v2 guest: exit $rc after $((SECONDS - start)) s"
+exit "$rc"
