@@ -85,7 +85,12 @@ check "task exec --tty gives a terminal" expect_eq "/dev/pts/0" "$out"
 check "task pause" c task pause t3
 check "task paused" expect_eq PAUSED "$(c task ls | awk '$1=="t3"{print $3}')"
 check "task resume" c task resume t3
-check "task metrics" eval "c task metrics t3 | grep -q memory"
+# Captured first: `ctr ... | grep -q` under pipefail fails when grep exits before ctr is done.
+metrics=$(c task metrics t3 2>&1) || true
+echo "$metrics" | sed 's/^/#   /'
+metric() { echo "$metrics" | awk -v k="$1" '$1==k{print $2}'; }
+check "task metrics: memory in use" eval '[ "$(metric memory.usage_in_bytes)" -gt 0 ]'
+check "task metrics: the task's pids" eval '[ "$(metric pids.current)" -ge 2 ]'
 check "task kill" c task kill t3
 for _ in $(seq 50); do [ "$(c task ls | awk '$1=="t3"{print $3}')" = STOPPED ] && break; sleep 0.1; done
 check "task stopped" expect_eq STOPPED "$(c task ls | awk '$1=="t3"{print $3}')"

@@ -11,6 +11,8 @@ runtime=$(realpath "$runtime")
 name=$(basename "$runtime")
 
 work=$(mktemp -d /tmp/coop-pm.XXXXXX)   # podman refuses a runroot longer than 50 characters
+# conmon writes an "oom" marker into its working directory when a container is OOM-killed.
+cd "$work"
 cleanup() {
   local status=$?
   pm pod rm -af -t 0 >/dev/null 2>&1 || true
@@ -75,12 +77,15 @@ check "pause" eval "pm pause $cid >/dev/null"
 check "paused" expect_eq "paused" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "unpause" eval "pm unpause $cid >/dev/null"
 check "running again" expect_eq "running" "$(pm inspect -f '{{.State.Status}}' "$cid")"
-check "top lists the container's processes" eval "pm top $cid | grep -q 'sh -c'"
+# Outputs are captured before grep: `cmd | grep -q` under pipefail fails when grep exits first.
+top=$(pm top $cid 2>&1) || true
+check "top lists the container's processes" eval 'echo "$top" | grep -q "sh -c"'
 check "update --memory" eval "pm update --memory 64m $cid >/dev/null"
 pid=$(pm inspect -f '{{.State.Pid}}' "$cid")
 check "update --memory reaches the cgroup" expect_eq 67108864 \
   "$(cg_read "$pid" memory memory.limit_in_bytes memory.max)"
-check "stats reads the container's usage" eval "pm stats --no-stream --format '{{.MemUsage}}' $cid | grep -q 'B / '"
+stats=$(pm stats --no-stream --format '{{.MemUsage}}' $cid 2>&1) || true
+check "stats reads the container's usage" eval 'echo "$stats" | grep -q "B / "'
 check "stop" eval "pm stop -t 5 $cid >/dev/null"
 check "stopped" expect_eq "exited" "$(pm inspect -f '{{.State.Status}}' "$cid")"
 check "rm" eval "pm rm $cid >/dev/null"
