@@ -17,6 +17,8 @@ apt-get install -y -qq --no-install-recommends \
 cargo build --release --locked
 echo "== unit tests"
 cargo test --release --locked --lib --bins
+echo "== fuzz targets (fuzz/main.rs), 20 s each"
+COOP_FUZZ_SECS=20 cargo test --release --locked --test fuzz
 echo "== integration tests (real containers)"
 cargo test --release --locked --test integration -- --test-threads=2
 echo "== real clients"

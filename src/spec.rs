@@ -11,9 +11,22 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     parse(&data).with_context(|| format!("invalid {}", path.display()))
 }
 
+/// Parse config.json; a bad value is reported with the path of its field
+/// (`process.capabilities.bounding[0]: unknown variant ...`).
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data)?;
-    Ok(spec)
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    match serde_path_to_error::deserialize::<_, Spec>(de) {
+        Ok(spec) => Ok(spec),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                Err(inner.into())
+            } else {
+                Err(anyhow::anyhow!("{path}: {inner}"))
+            }
+        }
+    }
 }
 
 /// The rootfs directory: root.path, relative to the bundle unless absolute.
@@ -215,6 +228,32 @@ mod tests {
                 "CAP_BOGUS",
                 Box::new(|v| {
                     v["process"]["capabilities"] = serde_json::json!({"bounding":["CAP_BOGUS"]})
+                }),
+            ),
+            (
+                "process.capabilities.bounding[0]: no variant for CAP_BOGUS",
+                Box::new(|v| {
+                    v["process"]["capabilities"] = serde_json::json!({"bounding":["CAP_BOGUS"]})
+                }),
+            ),
+            (
+                "linux.seccomp.defaultAction: unknown variant `SCMP_ACT_BOGUS`",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction":"SCMP_ACT_BOGUS"})
+                }),
+            ),
+            (
+                "linux.seccomp.syscalls[0].action: unknown variant `SCMP_ACT_NOPE`",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW",
+                        "syscalls":[{"names":["read"],"action":"SCMP_ACT_NOPE"}]})
+                }),
+            ),
+            (
+                "linux.seccomp.architectures[0]: unknown variant `SCMP_ARCH_VAX`",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW",
+                        "architectures":["SCMP_ARCH_VAX"]})
                 }),
             ),
             (

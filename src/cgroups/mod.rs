@@ -141,9 +141,14 @@ impl Layout {
                     logical
                 )
             };
+            // Lexically, as runc does: ".." stops at the hierarchy's root, so no cgroupsPath
+            // names a directory outside the cgroup mount.
+            let full = clean(&full);
             // The mount shows the hierarchy from `root` down.
+            let root = root.trim_end_matches('/');
             let rel = full
-                .strip_prefix(root.trim_end_matches('/'))
+                .strip_prefix(root)
+                .filter(|r| r.is_empty() || r.starts_with('/'))
                 .unwrap_or(&full);
             mnt.join(rel.trim_start_matches('/'))
         };
@@ -159,6 +164,22 @@ impl Layout {
         }
         Ok(paths)
     }
+}
+
+/// `path` as an absolute path without ".", ".." or empty components; ".." at the root stays
+/// at the root.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = vec![];
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The key of a v1 hierarchy from its super options or its /proc/self/cgroup controllers.
@@ -321,6 +342,28 @@ mod tests {
         let p = l.resolve("c", "0::/sub/me\n").unwrap();
         assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/me/c")));
         assert!(Layout::parse("").resolve("/x", "").is_err());
+        // The mount root is cut only at a component boundary.
+        let p = l.resolve("/subway/c", "0::/sub/me\n").unwrap();
+        assert_eq!(
+            p.unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/subway/c"))
+        );
+    }
+
+    #[test]
+    fn dot_dot_stays_inside_the_hierarchy() {
+        let l = Layout::parse(HYBRID);
+        for bad in ["/../../../../tmp/x", "../../../../../tmp/x", "/coop/../../tmp/x"] {
+            let p = l.resolve(bad, OWN).unwrap();
+            assert_eq!(p.v1["memory"], Path::new("/sys/fs/cgroup/memory/tmp/x"), "{bad}");
+            assert_eq!(
+                p.unified.as_deref(),
+                Some(Path::new("/sys/fs/cgroup/unified/tmp/x")),
+                "{bad}"
+            );
+        }
+        let p = l.resolve("./a//b/./c/..", OWN).unwrap();
+        assert_eq!(p.v1["memory"], Path::new("/sys/fs/cgroup/memory/outer/m/a/b"));
     }
 
     #[test]

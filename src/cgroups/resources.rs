@@ -42,6 +42,20 @@ fn dev(major: i64, minor: i64) -> String {
 }
 
 /// cgroup v1. Device rules come first (deny all, then the rules in order, as runc does).
+/// A hugepage size as the hugetlb files name it ("2MB", "1GB"); anything else would name
+/// another file.
+fn page_size(s: &str) -> Result<&str> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !["B", "KB", "MB", "GB", "TB"].contains(&unit)
+    {
+        bail!("hugepageLimits: invalid pageSize {s:?} (expected a size such as \"2MB\")");
+    }
+    Ok(s)
+}
+
 pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut out = vec![];
     if let Some(devs) = r.devices() {
@@ -57,8 +71,18 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     if let Some(m) = r.memory() {
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            log::warn!("kernel memory limits are not supported by this kernel: ignored");
+        // memory.kmem.limit_in_bytes is a no-op since kernel 5.16 (and gone since 6.x);
+        // the TCP buffer limit still works on v1.
+        if m.kernel().is_some() {
+            log::warn!("kernel memory limits (memory.kernel) are not supported by this kernel: ignored");
+        }
+        if let Some(t) = m.kernel_tcp() {
+            out.push(w(
+                "memory",
+                "memory.kmem.tcp.limit_in_bytes",
+                t,
+                "kernel TCP memory limit",
+            ));
         }
         // memory.limit must never exceed memsw: limit first (right for a new cgroup, whose
         // memsw is unlimited); the v1 manager swaps the pair when an update raises both.
@@ -178,7 +202,7 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
     for h in r.hugepage_limits().iter().flatten() {
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            format!("hugetlb.{}.limit_in_bytes", page_size(h.page_size())?),
             h.limit(),
             "hugepage limit",
         ));
@@ -387,7 +411,8 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     if let Some(c) = r.cpu() {
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+        // 0 is "unset" to runc and crun, and some tools write it.
+        if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
             bail!("realtime cpu settings (realtimeRuntime, realtimePeriod) are not supported on cgroup v2");
         }
         if let Some(v) = c.shares().filter(|s| *s > 0) {
@@ -458,7 +483,7 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     for h in r.hugepage_limits().iter().flatten() {
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.max", h.page_size()),
+            format!("hugetlb.{}.max", page_size(h.page_size())?),
             h.limit(),
             "hugepage limit",
         ));
@@ -470,6 +495,10 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut unified: Vec<(&String, &String)> = r.unified().iter().flatten().collect();
     unified.sort();
     for (k, v) in unified {
+        // A file of the container's own cgroup, never a path to somewhere else.
+        if k.contains('/') || k.contains('\0') || k.starts_with('.') {
+            bail!("unified key {k:?}: must be a file name of the cgroup (no \"/\")");
+        }
         let ctrl = k.split('.').next().unwrap_or_default();
         // The key's own prefix is its controller; "cgroup.*" files need none.
         let controller: &'static str = match ctrl {
@@ -590,6 +619,28 @@ mod tests {
             files(&v2(&res(r#"{"cpu":{"period":50000}}"#)).unwrap()),
             pairs(&[("cpu.max", "{current quota} 50000")])
         );
+    }
+
+    #[test]
+    fn names_that_would_leave_the_cgroup_are_rejected() {
+        for bad in ["../x", "/", "2MB/../../x", "MB", "2XB", ""] {
+            let r = res(&format!(r#"{{"hugepageLimits":[{{"pageSize":"{bad}","limit":1}}]}}"#));
+            let e = v2(&r).unwrap_err().to_string();
+            assert!(e.contains("invalid pageSize"), "{bad}: {e}");
+            assert!(v1(&r).is_err(), "{bad}");
+        }
+        let r = res(r#"{"hugepageLimits":[{"pageSize":"1GB","limit":0}]}"#);
+        assert_eq!(files(&v2(&r).unwrap()), pairs(&[("hugetlb.1GB.max", "0")]));
+        for bad in ["memory.max/../../../x", "../memory.max", ".memory.max"] {
+            let r = res(&format!(r#"{{"unified":{{"{bad}":"1"}}}}"#));
+            let e = v2(&r).unwrap_err().to_string();
+            assert!(e.contains("must be a file name"), "{bad}: {e}");
+        }
+        // realtime 0 is "unset", as to runc and crun.
+        let r = res(r#"{"cpu":{"realtimeRuntime":0,"realtimePeriod":0}}"#);
+        assert!(v2(&r).is_ok());
+        let r = res(r#"{"cpu":{"realtimeRuntime":950000}}"#);
+        assert!(v2(&r).unwrap_err().to_string().contains("realtime"));
     }
 
     #[test]
