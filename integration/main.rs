@@ -6,6 +6,7 @@ mod cgroups;
 mod common;
 mod devices;
 mod errors;
+mod escapes;
 mod events;
 mod exec;
 mod hooks;

@@ -25,8 +25,8 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
 }
 
 /// Hand our stdio pipes and sockets (which the container inherits) to the container's root, so
-/// it can reopen /proc/self/fd/N. Devices are left alone: a runtime that fchowns a stdio fd
-/// pointing at /dev/null changes the host's /dev/null.
+/// it can reopen /proc/self/fd/N. Only anonymous ones (on pipefs or sockfs): a runtime that
+/// fchowns a stdio fd pointing at /dev/null, a file or a named FIFO changes that host file.
 pub fn chown_stdio(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) {
     let host = |maps: &[LinuxIdMapping]| {
         maps.iter()
@@ -42,8 +42,12 @@ pub fn chown_stdio(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) {
         let Ok(st) = nix::sys::stat::fstat(bfd) else {
             continue;
         };
+        const PIPEFS_MAGIC: i64 = 0x5049_5045;
+        const SOCKFS_MAGIC: i64 = 0x534f_434b;
         let kind = st.st_mode & libc::S_IFMT;
-        if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
+        let anonymous = nix::sys::statfs::fstatfs(bfd)
+            .is_ok_and(|f| matches!(f.filesystem_type().0 as i64, PIPEFS_MAGIC | SOCKFS_MAGIC));
+        if (kind == libc::S_IFIFO || kind == libc::S_IFSOCK) && anonymous {
             // SAFETY: fchown on an fd number; failure is harmless and ignored.
             unsafe { libc::fchown(fd, uid, gid) };
         }
