@@ -14,11 +14,13 @@ pub struct Finish<'a> {
     pub listen_fds: i32,
     /// The container's state, for a seccomp NOTIFY listener.
     pub state: serde_json::Value,
+    /// The connection to the seccomp agent, made while listenerPath was still in view.
+    pub agent: Option<std::os::unix::net::UnixStream>,
 }
 
 pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible> {
     let process = f.process;
-    let (f_seccomp, f_state) = (f.seccomp, f.state.clone());
+    let (f_seccomp, f_state, f_agent) = (f.seccomp, f.state.clone(), f.agent.as_ref());
     // The seccomp filter is compiled now, so that a bad profile fails create.
     let seccomp = f.seccomp.map(crate::linux::seccomp::compile).transpose()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -96,12 +98,9 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
             // SCMP_ACT_NOTIFY rules: hand the listener to the agent at listenerPath.
             use std::os::fd::AsFd;
             let s = f_seccomp.context("seccomp listener without a profile")?;
-            let path = s
-                .listener_path()
-                .as_ref()
-                .context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+            let agent = f_agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
             crate::linux::seccomp::send_listener(
-                &path.to_string_lossy(),
+                agent,
                 s.listener_metadata().as_deref(),
                 listener.as_fd(),
                 &f_state,

@@ -113,6 +113,21 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     )
     .with_context(|| format!("open {}", ctx.fifo.display()))?;
 
+    // 8b. The seccomp agent's socket is a host path: connect while the host is in view.
+    let agent = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::linux::seccomp::connect_listener)
+        .transpose()?
+        .flatten();
+    // Its message carries our pid as the host sees it: /proc is still the host's here.
+    let agent_pid = match &agent {
+        Some(_) => std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<i32>().ok())
+            .unwrap_or(0),
+        None => 0,
+    };
+
     // 9. The filesystem: propagation, rootfs bind, mounts in order, /dev, pivot_root.
     //    (createRuntime and createContainer hooks belong here, before pivot_root.)
     //    Before pivot_root: prestart and createRuntime hooks (run by the parent, in the
@@ -124,7 +139,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let host_pid = std::cell::Cell::new(0);
+    let host_pid = std::cell::Cell::new(agent_pid);
     let any = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
     let before_pivot = || -> Result<()> {
         if !(any(hooks.prestart())
@@ -233,6 +248,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         listen_fds: ctx.listen_fds,
         state: serde_json::json!({"ociVersion": spec.version(), "id": ctx.id, "status": "creating",
             "pid": host_pid.get(), "bundle": ctx.bundle, "annotations": annotations}),
+        agent,
     };
     finish::run(&f, || {
         // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`;

@@ -61,6 +61,12 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
 
     // 3. The parent has put us in the container's cgroups.
     chan.expect(&Message::Go)?;
+    // The seccomp agent's socket is a host path: connect before joining the mount namespace.
+    let agent = ctx
+        .seccomp
+        .map(crate::linux::seccomp::connect_listener)
+        .transpose()?
+        .flatten();
 
     // 4. Open the container's namespaces that differ from ours (all before joining any).
     let mut joins: Vec<(nix::sched::CloneFlags, OwnedFd)> = vec![];
@@ -115,6 +121,7 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         cwd: ctx.process.cwd(),
         listen_fds: 0,
         state: serde_json::json!({"ociVersion": "1.2.1", "status": "running", "pid": ctx.init_pid}),
+        agent,
     };
     finish::run(&f, || chan.send(&Message::Ready))
 }

@@ -399,15 +399,42 @@ pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
     Ok(None)
 }
 
+/// Connect to the seccomp agent at listenerPath when the profile has NOTIFY rules. Done while
+/// the host's filesystem is still in view (before pivot_root, before exec joins the
+/// container's mount namespace): the path names a socket on the host, as for runc, whose
+/// parent process connects.
+pub fn connect_listener(seccomp: &LinuxSeccomp) -> Result<Option<UnixStream>> {
+    let notify = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    if !notify {
+        return Ok(None);
+    }
+    let path = seccomp
+        .listener_path()
+        .as_ref()
+        .context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+    let sock = UnixStream::connect(path).with_context(|| {
+        format!(
+            "linux.seccomp.listenerPath: cannot connect to {}",
+            path.display()
+        )
+    })?;
+    Ok(Some(sock))
+}
+
 /// Send the listener fd plus the container state (OCI seccomp notify
-/// "containerProcessState") over the unix socket at `listener_path`, with
+/// "containerProcessState") over the agent's connection `sock`, with
 /// `SCM_RIGHTS`, as runc does.
 pub fn send_listener(
-    listener_path: &str,
+    sock: &UnixStream,
     metadata: Option<&str>,
     fd: BorrowedFd,
     state_json: &serde_json::Value,
 ) -> Result<()> {
+    let listener_path = "the seccomp agent";
     let pid = state_json
         .get("pid")
         .cloned()
@@ -420,9 +447,6 @@ pub fn send_listener(
         "state": state_json,
     });
     let body = serde_json::to_vec(&msg).context("seccomp listener: cannot encode the state")?;
-    let sock = UnixStream::connect(listener_path).with_context(|| {
-        format!("linux.seccomp.listenerPath: cannot connect to {listener_path}")
-    })?;
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(&body)];

@@ -858,7 +858,11 @@ fn send_listener_passes_fd_and_state() {
     let file = tempfile::tempfile().unwrap();
     let state =
         json!({"ociVersion": "1.2.0", "id": "c1", "pid": 42, "status": "creating", "bundle": "/b"});
-    send_listener(path.to_str().unwrap(), Some("meta"), file.as_fd(), &state).unwrap();
+    let profile: LinuxSeccomp = serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}))
+    .unwrap();
+    let agent = connect_listener(&profile).unwrap().expect("a NOTIFY rule connects");
+    send_listener(&agent, Some("meta"), file.as_fd(), &state).unwrap();
     let (conn, _) = listener.accept().unwrap();
     let mut buf = vec![0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
