@@ -52,6 +52,20 @@ c["linux"]["namespaces"] = [{"type": t} for t in ["pid", "network", "ipc", "uts"
 json.dump(c, open(p, "w"), indent=1)
 PY
 
+# The same bundle with podman's seccomp profile (containers-common), for the per-create cost
+# of compiling and installing it.
+bs=$work/bundle-seccomp
+profile=/usr/share/containers/seccomp.json
+if [ -r "$profile" ]; then
+  mkdir -p "$bs"
+  python3 - "$b/config.json" "$profile" "$bs/config.json" "$b/rootfs" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["linux"]["seccomp"] = json.load(open(sys.argv[2]))
+c["root"]["path"] = sys.argv[4]   # runc refuses a symlinked rootfs
+json.dump(c, open(sys.argv[3], "w"), indent=1)
+PY
+fi
+
 use_hf=
 [ -z "${NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null && use_hf=1
 if [ -n "$use_hf" ]; then method="hyperfine, $runs runs after 3 warmups"
@@ -79,6 +93,8 @@ for rt in coop runc; do
   # Container ids unique to this run: with no cgroupsPath, the id names the cgroup.
   id=cb$$-$rt
   res[$rt,run]=$(time_ms "$bin --root $r run -b $b $id-run")
+  res[$rt,seccomp]=n/a
+  [ -d "$bs" ] && res[$rt,seccomp]=$(time_ms "$bin --root $r run -b $bs $id-sc")
   # What a client does: create, start, poll state until the process has exited, delete.
   cat > "$work/cycle-$rt.sh" <<SH
 set -e
@@ -105,8 +121,10 @@ echo "mean wall time in ms ($method)"
 echo
 echo "| operation | coop (ms) | runc (ms) | ratio coop/runc |"
 echo "|---|---:|---:|---:|"
-for op in run cycle state list; do
+for op in run seccomp cycle state list; do
+  [ "${res[coop,$op]}" = n/a ] && continue
   case $op in run) label='`run` /bin/true';; cycle) label='create + start + wait + delete';;
+    seccomp) label="\`run\` /bin/true with podman's seccomp profile";;
     state) label='`state`';; list) label='`list` (100 containers)';; esac
   printf '| %s | %s | %s | %s |\n' "$label" "${res[coop,$op]}" "${res[runc,$op]}" \
     "$(python3 -c "import sys;print('%.2f'%(float(sys.argv[1])/float(sys.argv[2])))" "${res[coop,$op]}" "${res[runc,$op]}")"
