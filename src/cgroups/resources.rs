@@ -140,7 +140,8 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         if let Some(v) = c.realtime_runtime() {
             out.push(w("cpu", "cpu.rt_runtime_us", v, "realtime cpu runtime"));
         }
-        if c.idle().is_some() {
+        // 0 is the default (not idle), so only a request for idle needs cgroup v2.
+        if c.idle().is_some_and(|v| v != 0) {
             bail!("cpu idle is only available on cgroup v2");
         }
     }
