@@ -65,3 +65,48 @@ fn init_exe_cannot_be_opened_for_writing() {
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     assert_eq!(sha256(&copy), before);
 }
+
+/// CVE-2019-5736 as the exploit ran it: a process of the container keeps opening every
+/// `/proc/*/exe` it can see for writing while coop execs into the container again and again;
+/// coop's exec child enters the container's pid namespace, yet the binary stays as it was.
+#[test]
+fn exec_into_a_hostile_container_leaves_the_binary_alone() {
+    let attack = "while :; do for f in /proc/[0-9]*/exe; do echo x >> $f 2>/dev/null && \
+                  echo WROTE $f >> /tmp/wrote; done; done";
+    let env = Env::new(&["sh", "-c", attack], |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("coop");
+    std::fs::copy(coop_bin(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = sha256(&copy);
+    let id = unique("hostile");
+    // Output through a file: the detached container holds a pipe open for as long as it runs.
+    let coop = |args: &[&str]| {
+        let out = dir.path().join("out");
+        let status = Command::new(&copy)
+            .arg("--root")
+            .arg(env.root.path())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        std::process::Output { status, stdout: std::fs::read(&out).unwrap(), stderr: vec![] }
+    };
+    assert!(coop(&["run", "-d", "--bundle", env.bundle_path(), &id]).status.success());
+    let mut ran = 0;
+    for _ in 0..30 {
+        let out = coop(&["exec", &id, "sh", "-c", "echo in"]);
+        if out.status.success() && out.stdout == b"in\n" {
+            ran += 1;
+        }
+    }
+    let wrote = coop(&["exec", &id, "cat", "/tmp/wrote"]);
+    coop(&["delete", "--force", &id]);
+    assert!(ran > 0, "no exec ran");
+    assert_eq!(sha256(&copy), before, "the host's coop binary changed");
+    // Writes to the container's own binaries (busybox) are its business; none reached coop.
+    let w = String::from_utf8_lossy(&wrote.stdout).to_string();
+    assert!(!w.contains("coop"), "{w}");
+}
