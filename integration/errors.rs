@@ -164,4 +164,13 @@ fn corrupt_state_is_skipped_by_list_and_removed_by_delete_force() {
     env.ok(&["delete", "--force", "broken"]);
     assert!(!bad.exists());
     assert_eq!(env.ok(&["list", "-q"]), "good\n");
+    // A directory under --root that is not coop's (a wrong --root, say) is never removed.
+    let other = env.root.path().join("data");
+    std::fs::create_dir_all(other.join("bin")).unwrap();
+    std::fs::write(other.join("precious"), "x").unwrap();
+    let out = env.coop(&["delete", "--force", "data"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("holds files coop does not make"), "{}", stderr(&out));
+    assert!(other.join("precious").exists() && other.join("bin").exists());
+    assert!(!other.join("lock").exists(), "a lock file was left in it");
 }

@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let id = store.resolve(id)?;
+    // Checked before the lock file is made in it: a directory under --root that is not a
+    // container's (a wrong --root, say) is never touched.
+    if store.dir(&id).is_dir() && !store.looks_like_container(&id) {
+        bail!(
+            "{} holds files coop does not make: not a container's directory, not removed",
+            store.dir(&id).display()
+        );
+    }
     let locked = store.lock(&id, true)?;
     let c = match Container::load_locked(locked) {
         Ok(c) => c,

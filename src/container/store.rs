@@ -101,6 +101,21 @@ impl Store {
         }
     }
 
+    /// Whether the directory of `id` holds only what coop puts there, so that removing a
+    /// container with a missing or corrupt meta.json (`delete --force`) never removes
+    /// something else that happens to sit under --root.
+    pub fn looks_like_container(&self, id: &str) -> bool {
+        let Ok(rd) = fs::read_dir(self.dir(id)) else {
+            return false;
+        };
+        rd.flatten().all(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            [META, CONFIG, FIFO, LOCK, crate::container::sandbox::SHM_DIR].contains(&name.as_ref())
+                || (name.starts_with('.') && name.ends_with(".tmp"))
+        })
+    }
+
     /// Lock an existing container's directory. `id` must be a full id.
     pub fn lock(&self, id: &str, exclusive: bool) -> Result<Locked> {
         let dir = self.dir(id);
