@@ -71,13 +71,12 @@ fn panics(sink: fn(&[u8]), input: &[u8]) -> Option<String> {
     quiet_panics(true);
     let r = panic::catch_unwind(AssertUnwindSafe(|| sink(input)));
     quiet_panics(false);
-    r.err()
-        .map(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into())
-        })
+    r.err().map(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into())
+    })
 }
 
 fn seed() -> [u8; 32] {
@@ -90,11 +89,10 @@ fn seed() -> [u8; 32] {
             }
         }
         Err(_) => {
-            let f = std::fs::read("/proc/sys/kernel/random/uuid").unwrap();
-            let g = std::fs::read("/proc/sys/kernel/random/uuid").unwrap();
-            for (i, b) in s.iter_mut().enumerate() {
-                *b = f[i % f.len()] ^ g[(i * 7) % g.len()].rotate_left(i as u32 % 8);
-            }
+            use std::io::Read;
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut s))
+                .expect("read /dev/urandom");
         }
     }
     s
@@ -135,7 +133,10 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
             }
             if c.0.elapsed() > hang {
                 let p = save_artifact(target, &c.1);
-                eprintln!("fuzz {target}: an input ran for over {hang:?} (a hang): {}", p.display());
+                eprintln!(
+                    "fuzz {target}: an input ran for over {hang:?} (a hang): {}",
+                    p.display()
+                );
                 std::process::abort();
             }
         });
@@ -185,7 +186,10 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
         failure = Some(best);
     }
     current.lock().unwrap().2 = true;
-    eprintln!("fuzz {target}: {} corpus inputs, {cases} generated, seed {hex}", seeds.len());
+    eprintln!(
+        "fuzz {target}: {} corpus inputs, {cases} generated, seed {hex}",
+        seeds.len()
+    );
     if let Some((input, msg)) = failure {
         let p = save_artifact(target, &input);
         panic!(
@@ -288,16 +292,77 @@ fn interesting(pick: u32) -> Value {
 
 /// Field names of the runtime spec, to add where they are missing.
 const KEYS: &[&str] = &[
-    "seccomp", "resources", "devices", "memory", "limit", "swap", "reservation", "kernel",
-    "disableOOMKiller", "cpu", "shares", "quota", "period", "burst", "idle", "realtimeRuntime",
-    "realtimePeriod", "cpus", "mems", "pids", "blockIO", "weight", "weightDevice",
-    "throttleReadBpsDevice", "hugepageLimits", "pageSize", "rdma", "unified", "mounts",
-    "options", "namespaces", "path", "uidMappings", "gidMappings", "capabilities", "bounding",
-    "rlimits", "hooks", "prestart", "sysctl", "maskedPaths", "readonlyPaths", "cgroupsPath",
-    "rootfsPropagation", "timeOffsets", "personality", "args", "architectures", "syscalls",
-    "names", "action", "errnoRet", "defaultErrnoRet", "index", "value", "valueTwo", "op",
-    "flags", "listenerPath", "cwd", "user", "uid", "additionalGids", "hostname", "status",
-    "pid", "pid_start_time", "sandbox_id", "sandbox_root", "cgroup", "v1",
+    "seccomp",
+    "resources",
+    "devices",
+    "memory",
+    "limit",
+    "swap",
+    "reservation",
+    "kernel",
+    "disableOOMKiller",
+    "cpu",
+    "shares",
+    "quota",
+    "period",
+    "burst",
+    "idle",
+    "realtimeRuntime",
+    "realtimePeriod",
+    "cpus",
+    "mems",
+    "pids",
+    "blockIO",
+    "weight",
+    "weightDevice",
+    "throttleReadBpsDevice",
+    "hugepageLimits",
+    "pageSize",
+    "rdma",
+    "unified",
+    "mounts",
+    "options",
+    "namespaces",
+    "path",
+    "uidMappings",
+    "gidMappings",
+    "capabilities",
+    "bounding",
+    "rlimits",
+    "hooks",
+    "prestart",
+    "sysctl",
+    "maskedPaths",
+    "readonlyPaths",
+    "cgroupsPath",
+    "rootfsPropagation",
+    "timeOffsets",
+    "personality",
+    "args",
+    "architectures",
+    "syscalls",
+    "names",
+    "action",
+    "errnoRet",
+    "defaultErrnoRet",
+    "index",
+    "value",
+    "valueTwo",
+    "op",
+    "flags",
+    "listenerPath",
+    "cwd",
+    "user",
+    "uid",
+    "additionalGids",
+    "hostname",
+    "status",
+    "pid",
+    "pid_start_time",
+    "sandbox_id",
+    "sandbox_root",
+    "cgroup",
+    "v1",
 ];
 
 fn count(v: &Value) -> usize {
@@ -309,9 +374,9 @@ fn count(v: &Value) -> usize {
 }
 
 /// The `n`th node in pre-order.
-fn nth(v: &mut Value, n: &mut usize) -> Option<*mut Value> {
+fn nth<'a>(v: &'a mut Value, n: &mut usize) -> Option<&'a mut Value> {
     if *n == 0 {
-        return Some(v as *mut Value);
+        return Some(v);
     }
     *n -= 1;
     match v {
@@ -323,10 +388,7 @@ fn nth(v: &mut Value, n: &mut usize) -> Option<*mut Value> {
 
 fn node(doc: &mut Value, i: u32) -> &mut Value {
     let mut n = i as usize % count(doc);
-    let p = nth(doc, &mut n).expect("node index below the count");
-    // SAFETY: `p` points into `doc`, which stays mutably borrowed for the lifetime of the
-    // returned reference, and no other reference into `doc` is alive.
-    unsafe { &mut *p }
+    nth(doc, &mut n).expect("node index below the count")
 }
 
 fn apply(doc: &mut Value, e: &Edit) {
@@ -442,22 +504,62 @@ fn mutated(seeds: Vec<Vec<u8>>) -> BoxedStrategy<Vec<u8>> {
 // ---- Generators from scratch ----
 
 const SYSCALLS: &[&str] = &[
-    "read", "write", "close", "openat", "execve", "clone", "clone3", "socket", "socketcall",
-    "ipc", "shmget", "personality", "kill", "mkdirat", "getpid", "swapon", "ptrace", "mmap",
-    "mmap2", "fstat64", "arch_prctl", "uselib", "_llseek", "set_thread_area", "io_uring_setup",
-    "nosuchcall", "",
+    "read",
+    "write",
+    "close",
+    "openat",
+    "execve",
+    "clone",
+    "clone3",
+    "socket",
+    "socketcall",
+    "ipc",
+    "shmget",
+    "personality",
+    "kill",
+    "mkdirat",
+    "getpid",
+    "swapon",
+    "ptrace",
+    "mmap",
+    "mmap2",
+    "fstat64",
+    "arch_prctl",
+    "uselib",
+    "_llseek",
+    "set_thread_area",
+    "io_uring_setup",
+    "nosuchcall",
+    "",
 ];
 const ACTIONS: &[&str] = &[
-    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
-    "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
 ];
 const OPS: &[&str] = &[
-    "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
     "SCMP_CMP_MASKED_EQ",
 ];
 const ARCHES: &[&str] = &[
-    "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM",
-    "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_RISCV64",
 ];
 
 fn boundary_u64() -> impl Strategy<Value = u64> {
@@ -495,7 +597,8 @@ fn profile() -> BoxedStrategy<Vec<u8>> {
         any::<bool>(),
     )
         .prop_map(|(default, arches, rules, log)| {
-            let mut p = json!({"defaultAction": default, "architectures": arches, "syscalls": rules});
+            let mut p =
+                json!({"defaultAction": default, "architectures": arches, "syscalls": rules});
             if log {
                 p["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG"]);
             }
@@ -505,11 +608,51 @@ fn profile() -> BoxedStrategy<Vec<u8>> {
 }
 
 const WORDS: &[&str] = &[
-    "ro", "rw", "bind", "rbind", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync",
-    "async", "remount", "mand", "noatime", "atime", "strictatime", "relatime", "rro", "rrw",
-    "rnosuid", "rnodev", "rnoexec", "rnoatime", "rnosymfollow", "private", "rprivate", "shared",
-    "rshared", "slave", "rslave", "unbindable", "runbindable", "tmpcopyup", "idmap", "ridmap",
-    "mode=0755", "size=1m", "uid=0", "gid=5", "X-mount.mkdir", "=", ",", "", "ro,rw",
+    "ro",
+    "rw",
+    "bind",
+    "rbind",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "remount",
+    "mand",
+    "noatime",
+    "atime",
+    "strictatime",
+    "relatime",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rnodev",
+    "rnoexec",
+    "rnoatime",
+    "rnosymfollow",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "tmpcopyup",
+    "idmap",
+    "ridmap",
+    "mode=0755",
+    "size=1m",
+    "uid=0",
+    "gid=5",
+    "X-mount.mkdir",
+    "=",
+    ",",
+    "",
+    "ro,rw",
 ];
 
 fn mount_options() -> BoxedStrategy<Vec<u8>> {
@@ -560,9 +703,16 @@ fn harness_catches_and_shrinks_a_panic() {
     }
     let seeds = vec![br#"{"a":{"b":[1,2,{"c":3}]},"d":"x"}"#.to_vec()];
     let gen = mutated(seeds.clone());
-    let err = panic::catch_unwind(AssertUnwindSafe(|| fuzz("selftest", &seeds, gen, sink))).unwrap_err();
+    let err =
+        panic::catch_unwind(AssertUnwindSafe(|| fuzz("selftest", &seeds, gen, sink))).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
-    let path = msg.split("saved as ").nth(1).unwrap().split(' ').next().unwrap();
+    let path = msg
+        .split("saved as ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     let input = std::fs::read(path).unwrap();
     std::fs::remove_file(path).unwrap();
     let text = String::from_utf8_lossy(&input);

@@ -127,8 +127,17 @@ pub fn mount_options(data: &[u8]) {
         // Flag words become flags; only the other words are passed on as data.
         for w in &o.data {
             assert!(
-                !["ro", "rw", "bind", "rbind", "nosuid", "private", "rslave", "tmpcopyup"]
-                    .contains(&w.as_str()),
+                ![
+                    "ro",
+                    "rw",
+                    "bind",
+                    "rbind",
+                    "nosuid",
+                    "private",
+                    "rslave",
+                    "tmpcopyup"
+                ]
+                .contains(&w.as_str()),
                 "{w:?} passed as data"
             );
         }
@@ -163,5 +172,9 @@ fn check_bpf(p: &[libc::sock_filter]) {
             _ => unreachable!(),
         }
     }
-    assert_eq!(p.last().unwrap().code & 0x07, 0x06, "the program does not end in a return");
+    assert_eq!(
+        p.last().unwrap().code & 0x07,
+        0x06,
+        "the program does not end in a return"
+    );
 }

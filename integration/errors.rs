@@ -170,7 +170,11 @@ fn corrupt_state_is_skipped_by_list_and_removed_by_delete_force() {
     std::fs::write(other.join("precious"), "x").unwrap();
     let out = env.coop(&["delete", "--force", "data"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("holds files coop does not make"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds files coop does not make"),
+        "{}",
+        stderr(&out)
+    );
     assert!(other.join("precious").exists() && other.join("bin").exists());
     assert!(!other.join("lock").exists(), "a lock file was left in it");
 }

@@ -2,7 +2,7 @@
 //! Each test checks the host afterwards: nothing mounted, written or leaked outside the rootfs.
 use crate::common::*;
 use serde_json::json;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -38,8 +38,15 @@ impl Target {
     /// Nothing was created in it and nothing is mounted on or below it.
     fn untouched(&self, what: &str) {
         let p = self.path();
-        let entries: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
-        assert!(entries.is_empty(), "{what}: coop wrote into the host's {}: {entries:?}", p.display());
+        let entries: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            entries.is_empty(),
+            "{what}: coop wrote into the host's {}: {entries:?}",
+            p.display()
+        );
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let needle = format!(" {}", p.display());
         assert!(
@@ -65,7 +72,11 @@ fn symlinks_in_the_rootfs_never_lead_coop_outside() {
         Target::new("mask"),
     );
     symlink(mnt.path(), root.join("abs")).unwrap();
-    symlink(format!("../../../../../../..{}", rel.path().display()), root.join("rel")).unwrap();
+    symlink(
+        format!("../../../../../../..{}", rel.path().display()),
+        root.join("rel"),
+    )
+    .unwrap();
     std::fs::remove_dir(root.join("proc")).unwrap();
     symlink(proc_t.path(), root.join("proc")).unwrap();
     std::fs::remove_dir_all(root.join("dev")).unwrap();
@@ -117,7 +128,9 @@ fn a_destination_swapped_during_create_stays_inside() {
         c["root"]["path"] = json!(root);
         let mut mounts = c["mounts"].as_array().unwrap().clone();
         for i in 0..8 {
-            mounts.push(json!({"destination": format!("/dst/m{i}"), "type": "tmpfs", "source": "tmpfs"}));
+            mounts.push(
+                json!({"destination": format!("/dst/m{i}"), "type": "tmpfs", "source": "tmpfs"}),
+            );
         }
         c["mounts"] = json!(mounts);
     });
@@ -133,7 +146,13 @@ fn a_destination_swapped_during_create_stays_inside() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // SAFETY: renameat2 with two valid NUL-terminated paths.
                 unsafe {
-                    libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
                 };
                 swaps += 1;
             }
@@ -181,7 +200,11 @@ fn inherited_host_fds_and_a_cwd_through_them_stay_outside() {
         cmd.output().unwrap()
     };
     let env = Env::new(
-        &["sh", "-c", "for f in /proc/self/fd/*; do readlink $f; done; echo end"],
+        &[
+            "sh",
+            "-c",
+            "for f in /proc/self/fd/*; do readlink $f; done; echo end",
+        ],
         |_| {},
     );
     let out = fds_of(&env, &[]);
@@ -198,9 +221,11 @@ fn inherited_host_fds_and_a_cwd_through_them_stay_outside() {
         });
         let out = fds_of(&env, &[]);
         let o = stdout(&out);
-        assert!(!o.contains("host-only"), "cwd {fd} reached the host directory: {o}");
+        assert!(
+            !o.contains("host-only"),
+            "cwd {fd} reached the host directory: {o}"
+        );
     }
-    drop(dir.into_raw_fd());
 }
 
 /// CVE-2019-16884 / CVE-2019-19921 class: the config mounts a host directory (a volume)
@@ -238,13 +263,19 @@ fn userns_stdio_never_changes_a_host_files_owner() {
     std::fs::write(&file, "").unwrap();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let env = Env::new(&["sh", "-c", "echo to-file; echo to-fifo >&2"], |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     });
     let owners = || {
-        [&file, &fifo, &PathBuf::from("/dev/null")]
-            .map(|p| std::fs::metadata(p).map(|m| (m.uid(), m.gid(), m.mode())).unwrap())
+        [&file, &fifo, &PathBuf::from("/dev/null")].map(|p| {
+            std::fs::metadata(p)
+                .map(|m| (m.uid(), m.gid(), m.mode()))
+                .unwrap()
+        })
     };
     let before = owners();
     let reader = {
@@ -261,5 +292,9 @@ fn userns_stdio_never_changes_a_host_files_owner() {
     assert!(status.success());
     assert_eq!(reader.join().unwrap(), "to-fifo\n");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "to-file\n");
-    assert_eq!(owners(), before, "(uid, gid, mode) of the file, the FIFO and /dev/null");
+    assert_eq!(
+        owners(),
+        before,
+        "(uid, gid, mode) of the file, the FIFO and /dev/null"
+    );
 }

@@ -92,9 +92,15 @@ fn exec_into_a_hostile_container_leaves_the_binary_alone() {
             .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
-        std::process::Output { status, stdout: std::fs::read(&out).unwrap(), stderr: vec![] }
+        std::process::Output {
+            status,
+            stdout: std::fs::read(&out).unwrap(),
+            stderr: vec![],
+        }
     };
-    assert!(coop(&["run", "-d", "--bundle", env.bundle_path(), &id]).status.success());
+    assert!(coop(&["run", "-d", "--bundle", env.bundle_path(), &id])
+        .status
+        .success());
     let mut ran = 0;
     for _ in 0..30 {
         let out = coop(&["exec", &id, "sh", "-c", "echo in"]);

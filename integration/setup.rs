@@ -238,21 +238,33 @@ fn seccomp_notify_agent_answers_a_call() {
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("agent.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
-    let env = Env::new(&["sh", "-c", "mkdir /notified 2>&1; test -d /notified && echo made; echo done"], |c| {
-        c["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": sock_path,
-            "listenerMetadata": "agent-meta",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-        });
-    });
+    let env = Env::new(
+        &[
+            "sh",
+            "-c",
+            "mkdir /notified 2>&1; test -d /notified && echo made; echo done",
+        ],
+        |c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": sock_path,
+                "listenerMetadata": "agent-meta",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        },
+    );
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
         let mut buf = vec![0u8; 65536];
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-            .unwrap();
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
         let mut fd = None;
         for c in msg.cmsgs().unwrap() {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -268,14 +280,17 @@ fn seccomp_notify_agent_answers_a_call() {
         loop {
             // SAFETY: zeroed plain-data structs for the seccomp notify ioctls, on a valid fd.
             let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0
+            {
                 break;
             }
             let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
             resp.id = req.id;
             resp.error = -libc::ENOMEDIUM;
             // SAFETY: as above.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) } == 0 {
+            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }
+                == 0
+            {
                 answered += 1;
             }
         }
@@ -284,7 +299,10 @@ fn seccomp_notify_agent_answers_a_call() {
     let id = unique("notify");
     let out = env.ok(&["run", "-b", env.bundle_path(), &id]);
     let (state, answered) = agent.join().unwrap();
-    assert!(out.contains("No medium found") && !out.contains("made"), "{out}");
+    assert!(
+        out.contains("No medium found") && !out.contains("made"),
+        "{out}"
+    );
     assert!(answered >= 1);
     assert_eq!(state["metadata"], "agent-meta", "{state}");
     assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");

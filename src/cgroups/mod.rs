@@ -353,9 +353,17 @@ mod tests {
     #[test]
     fn dot_dot_stays_inside_the_hierarchy() {
         let l = Layout::parse(HYBRID);
-        for bad in ["/../../../../tmp/x", "../../../../../tmp/x", "/coop/../../tmp/x"] {
+        for bad in [
+            "/../../../../tmp/x",
+            "../../../../../tmp/x",
+            "/coop/../../tmp/x",
+        ] {
             let p = l.resolve(bad, OWN).unwrap();
-            assert_eq!(p.v1["memory"], Path::new("/sys/fs/cgroup/memory/tmp/x"), "{bad}");
+            assert_eq!(
+                p.v1["memory"],
+                Path::new("/sys/fs/cgroup/memory/tmp/x"),
+                "{bad}"
+            );
             assert_eq!(
                 p.unified.as_deref(),
                 Some(Path::new("/sys/fs/cgroup/unified/tmp/x")),
@@ -363,7 +371,10 @@ mod tests {
             );
         }
         let p = l.resolve("./a//b/./c/..", OWN).unwrap();
-        assert_eq!(p.v1["memory"], Path::new("/sys/fs/cgroup/memory/outer/m/a/b"));
+        assert_eq!(
+            p.v1["memory"],
+            Path::new("/sys/fs/cgroup/memory/outer/m/a/b")
+        );
     }
 
     #[test]

@@ -41,7 +41,6 @@ fn dev(major: i64, minor: i64) -> String {
     format!("{major}:{minor}")
 }
 
-/// cgroup v1. Device rules come first (deny all, then the rules in order, as runc does).
 /// A hugepage size as the hugetlb files name it ("2MB", "1GB"); anything else would name
 /// another file.
 fn page_size(s: &str) -> Result<&str> {
@@ -56,6 +55,7 @@ fn page_size(s: &str) -> Result<&str> {
     Ok(s)
 }
 
+/// cgroup v1. Device rules come first (deny all, then the rules in order, as runc does).
 pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut out = vec![];
     if let Some(devs) = r.devices() {
@@ -74,7 +74,9 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         // memory.kmem.limit_in_bytes is a no-op since kernel 5.16 (and gone since 6.x);
         // the TCP buffer limit still works on v1.
         if m.kernel().is_some() {
-            log::warn!("kernel memory limits (memory.kernel) are not supported by this kernel: ignored");
+            log::warn!(
+                "kernel memory limits (memory.kernel) are not supported by this kernel: ignored"
+            );
         }
         if let Some(t) = m.kernel_tcp() {
             out.push(w(
@@ -413,7 +415,9 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     }
     if let Some(c) = r.cpu() {
         // 0 is "unset" to runc and crun, and some tools write it.
-        if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
+        if c.realtime_runtime().is_some_and(|v| v != 0)
+            || c.realtime_period().is_some_and(|v| v != 0)
+        {
             bail!("realtime cpu settings (realtimeRuntime, realtimePeriod) are not supported on cgroup v2");
         }
         if let Some(v) = c.shares().filter(|s| *s > 0) {
@@ -625,7 +629,9 @@ mod tests {
     #[test]
     fn names_that_would_leave_the_cgroup_are_rejected() {
         for bad in ["../x", "/", "2MB/../../x", "MB", "2XB", ""] {
-            let r = res(&format!(r#"{{"hugepageLimits":[{{"pageSize":"{bad}","limit":1}}]}}"#));
+            let r = res(&format!(
+                r#"{{"hugepageLimits":[{{"pageSize":"{bad}","limit":1}}]}}"#
+            ));
             let e = v2(&r).unwrap_err().to_string();
             assert!(e.contains("invalid pageSize"), "{bad}: {e}");
             assert!(v1(&r).is_err(), "{bad}");

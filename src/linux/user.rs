@@ -28,6 +28,8 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
 /// it can reopen /proc/self/fd/N. Only anonymous ones (on pipefs or sockfs): a runtime that
 /// fchowns a stdio fd pointing at /dev/null, a file or a named FIFO changes that host file.
 pub fn chown_stdio(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) {
+    const PIPEFS_MAGIC: i64 = 0x5049_5045;
+    const SOCKFS_MAGIC: i64 = 0x534f_434b;
     let host = |maps: &[LinuxIdMapping]| {
         maps.iter()
             .find(|m| m.container_id() == 0)
@@ -42,12 +44,13 @@ pub fn chown_stdio(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) {
         let Ok(st) = nix::sys::stat::fstat(bfd) else {
             continue;
         };
-        const PIPEFS_MAGIC: i64 = 0x5049_5045;
-        const SOCKFS_MAGIC: i64 = 0x534f_434b;
         let kind = st.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+            continue;
+        }
         let anonymous = nix::sys::statfs::fstatfs(bfd)
             .is_ok_and(|f| matches!(f.filesystem_type().0 as i64, PIPEFS_MAGIC | SOCKFS_MAGIC));
-        if (kind == libc::S_IFIFO || kind == libc::S_IFSOCK) && anonymous {
+        if anonymous {
             // SAFETY: fchown on an fd number; failure is harmless and ignored.
             unsafe { libc::fchown(fd, uid, gid) };
         }

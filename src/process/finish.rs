@@ -98,7 +98,8 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
             // SCMP_ACT_NOTIFY rules: hand the listener to the agent at listenerPath.
             use std::os::fd::AsFd;
             let s = f_seccomp.context("seccomp listener without a profile")?;
-            let agent = f_agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+            let agent =
+                f_agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
             crate::linux::seccomp::send_listener(
                 agent,
                 s.listener_metadata().as_deref(),

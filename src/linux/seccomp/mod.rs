@@ -434,7 +434,6 @@ pub fn send_listener(
     fd: BorrowedFd,
     state_json: &serde_json::Value,
 ) -> Result<()> {
-    let listener_path = "the seccomp agent";
     let pid = state_json
         .get("pid")
         .cloned()
@@ -451,10 +450,10 @@ pub fn send_listener(
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(&body)];
     let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-        .with_context(|| format!("linux.seccomp.listenerPath: cannot send to {listener_path}"))?;
+        .context("linux.seccomp.listenerPath: cannot send to the seccomp agent")?;
     if sent != body.len() {
         bail!(
-            "linux.seccomp.listenerPath: short write to {listener_path} ({sent} of {} bytes)",
+            "linux.seccomp.listenerPath: short write to the seccomp agent ({sent} of {} bytes)",
             body.len()
         );
     }

@@ -861,7 +861,9 @@ fn send_listener_passes_fd_and_state() {
     let profile: LinuxSeccomp = serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": path, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}))
     .unwrap();
-    let agent = connect_listener(&profile).unwrap().expect("a NOTIFY rule connects");
+    let agent = connect_listener(&profile)
+        .unwrap()
+        .expect("a NOTIFY rule connects");
     send_listener(&agent, Some("meta"), file.as_fd(), &state).unwrap();
     let (conn, _) = listener.accept().unwrap();
     let mut buf = vec![0u8; 4096];
