@@ -191,9 +191,14 @@ fn inherited_host_fds_and_a_cwd_through_them_stay_outside() {
         // FD_CLOEXEC, so coop inherits them as a careless caller would pass them.
         unsafe {
             cmd.pre_exec(move || {
-                libc::dup2(dfd, 5);
-                libc::dup2(sfd, 6);
-                libc::dup2(dfd, 7);
+                // Through copies: dup2 onto its own number would keep close-on-exec.
+                let (d, s) = (
+                    libc::fcntl(dfd, libc::F_DUPFD_CLOEXEC, 100),
+                    libc::fcntl(sfd, libc::F_DUPFD_CLOEXEC, 100),
+                );
+                libc::dup2(d, 5);
+                libc::dup2(s, 6);
+                libc::dup2(d, 7);
                 Ok(())
             });
         }

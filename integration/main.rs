@@ -9,6 +9,7 @@ mod errors;
 mod escapes;
 mod events;
 mod exec;
+mod fds;
 mod hooks;
 mod lifecycle;
 mod sandbox;

@@ -81,8 +81,10 @@ fn only_stdio_and_preserved_fds_reach_the_container() {
         // SAFETY: dup2 in the child before exec, on fds that are valid there.
         unsafe {
             cmd.pre_exec(move || {
-                libc::dup2(raw, 3);
-                libc::dup2(raw, 4);
+                // Through a copy: dup2 onto its own number would keep close-on-exec.
+                let high = libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 100);
+                libc::dup2(high, 3);
+                libc::dup2(high, 4);
                 Ok(())
             });
         }

@@ -9,6 +9,8 @@ fn main() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    // Before anything opens a file: coop's own fds must not take a --preserve-fds number.
+    coop::linux::fds::reserve(cli.preserved_fds());
     if cli.global.version {
         print!("{}", cli::version_text());
         return;

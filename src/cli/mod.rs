@@ -130,6 +130,20 @@ impl Global {
     }
 }
 
+impl Cli {
+    /// N of the fds 3..3+N the command passes to a container: --preserve-fds, plus LISTEN_FDS
+    /// for create and run.
+    pub fn preserved_fds(&self) -> i32 {
+        let listen = crate::linux::fds::listen_fds;
+        match &self.command {
+            Some(Command::Create(c)) => c.preserve_fds.max(0).saturating_add(listen()),
+            Some(Command::Run(r)) => r.create.preserve_fds.max(0).saturating_add(listen()),
+            Some(Command::Exec(e)) => e.preserve_fds.max(0),
+            _ => 0,
+        }
+    }
+}
+
 impl Global {
     pub fn hooks_dirs(&self) -> Vec<PathBuf> {
         if self.hooks_dir.is_empty() {
