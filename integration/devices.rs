@@ -1,6 +1,7 @@
 //! The cgroup v2 eBPF device filter, for real: attached to a cgroup2 directory (the unified
 //! tree on a hybrid host, the only tree on a v2 one).
 use crate::common::*;
+use serde_json::json;
 use std::os::unix::process::CommandExt;
 
 #[test]
@@ -85,6 +86,47 @@ fn v2_device_rules_deny_a_node_and_update_replaces_them() {
     denied("echo x > /dev/null");
     let out = sh("head -c 3 /dev/zero | wc -c");
     assert_eq!(stdout(&out).trim(), "3", "{}", stderr(&out));
+}
+
+/// A node the config lists in linux.devices and grants only `r` in linux.resources.devices
+/// (podman's `--device HOST:CTR:r`): readable, not writable, on either cgroup layout (v1's
+/// devices.allow here, the eBPF program in the cgroup v2 tier). linux.devices adds no rule.
+#[test]
+fn a_device_granted_r_is_readable_and_not_writable() {
+    let lo = LoopDevice::new(1 << 20, b'r');
+    let (major, minor) = (lo.major, lo.minor);
+    let env = Env::new(&["sleep", "100"], |c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/xvdc", "type": "b", "major": major,
+            "minor": minor, "fileMode": 0o660, "uid": 0, "gid": 0}]);
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                json!({"allow": true, "type": "b", "major": major, "minor": minor, "access": "r"}),
+            );
+    });
+    let id = unique("devro");
+    env.ok(&["run", "-d", "-b", env.bundle_path(), &id]);
+    let out = env.coop(&["exec", &id, "head", "-c", "4", "/dev/xvdc"]);
+    assert_eq!(stdout(&out), "rrrr", "read: {}", stderr(&out));
+    for script in [
+        "printf wwww > /dev/xvdc",
+        "printf wwww | dd of=/dev/xvdc conv=notrunc",
+        "printf wwww 1<>/dev/xvdc",
+    ] {
+        let out = env.coop(&["exec", &id, "sh", "-c", script]);
+        assert!(
+            !out.status.success() && stderr(&out).contains("Operation not permitted"),
+            "{script}: exit {:?}, {}",
+            out.status.code(),
+            stderr(&out)
+        );
+    }
+    env.ok(&["delete", "--force", &id]);
+    // Nothing reached the device (the host reads it through the same cache).
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut std::fs::File::open(&lo.path).unwrap(), &mut head).unwrap();
+    assert_eq!(&head, b"rrrr", "the host's device was written");
 }
 
 trait JoinCgroup {

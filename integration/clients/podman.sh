@@ -18,6 +18,7 @@ cleanup() {
   pm pod rm -af -t 0 >/dev/null 2>&1 || true
   pm rm -af -t 0 >/dev/null 2>&1 || true
   pm rmi -af >/dev/null 2>&1 || true
+  [ -z "${loop:-}" ] || losetup -d "$loop" 2>/dev/null || true
   # Whatever podman left mounted under the work directory (shm, overlay), deepest first.
   grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
@@ -113,4 +114,15 @@ check "pod members share the network namespace" expect_eq \
 check "pod members have their own mount namespaces" eval \
   "[ \"$(pm exec $c1 readlink /proc/self/ns/mnt)\" != \"$(pm exec $c2 readlink /proc/self/ns/mnt)\" ]"
 check "pod rm" eval "pm pod rm -f -t 0 coop-pod >/dev/null"
+# A device granted read-only (--device HOST:CTR:r): readable, a write refused with EPERM, and
+# the host's backing file unchanged.
+head -c 1048576 /dev/zero > "$work/disk"
+loop=$(losetup --find --show "$work/disk")
+out=$(pm run --rm --device "$loop:/dev/xvdc:r" $img sh -c \
+  'head -c 4 /dev/xvdc | wc -c; printf wwww > /dev/xvdc && echo written' 2>&1) || true
+losetup -d "$loop"; loop=
+check "--device HOST:CTR:r can be read" eval 'echo "$out" | grep -qx 4'
+check "--device HOST:CTR:r refuses a write (EPERM)" eval \
+  'echo "$out" | grep -q "Operation not permitted" && ! echo "$out" | grep -q written'
+check "--device HOST:CTR:r leaves the host's file unchanged" expect_eq 0 "$(tr -d '\000' < "$work/disk" | wc -c)"
 summary

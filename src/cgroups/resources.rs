@@ -230,9 +230,13 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
     Ok(out)
 }
 
-/// The device rules a container gets: the config's, then the devices every container needs
-/// (runc's list: mknod of anything, null, zero, full, random, urandom, tty, ptmx, pts, tun),
-/// then the config's own linux.devices. Applied only when the config has device rules.
+/// The device rules a container gets, as runc makes them: the config's own
+/// linux.resources.devices in order, then the devices every container needs (runc's list:
+/// mknod of anything, null, zero, full, random, urandom, tty, ptmx, pts, tun). A default node
+/// whose path a linux.devices entry names again is left out (the config's rules for it
+/// decide), and linux.devices adds no rule of its own: a node the config gives `r` stays
+/// read-only.
+/// Applied only when the config has device rules.
 pub fn with_default_devices(
     r: &LinuxResources,
     devices: &[oci_spec::runtime::LinuxDevice],
@@ -253,21 +257,22 @@ pub fn with_default_devices(
     use LinuxDeviceType::{B, C};
     rules.push(rule(C, None, None, "m"));
     rules.push(rule(B, None, None, "m"));
-    for (maj, min) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 2),
-        (10, 200),
+    let named = |path: &str| devices.iter().any(|d| d.path().as_os_str() == path);
+    for (path, maj, min) in [
+        ("/dev/null", 1, Some(3)),
+        ("/dev/zero", 1, Some(5)),
+        ("/dev/full", 1, Some(7)),
+        ("/dev/random", 1, Some(8)),
+        ("/dev/urandom", 1, Some(9)),
+        ("/dev/tty", 5, Some(0)),
+        // ptmx, tun and pts are only allowed, never created: no path.
+        ("", 5, Some(2)),
+        ("", 10, Some(200)),
+        ("", 136, None),
     ] {
-        rules.push(rule(C, Some(maj), Some(min), "rwm"));
-    }
-    rules.push(rule(C, Some(136), None, "rwm"));
-    for d in devices {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+        if path.is_empty() || !named(path) {
+            rules.push(rule(C, Some(maj), min, "rwm"));
+        }
     }
     let mut out = r.clone();
     out.set_devices(Some(rules));
@@ -541,6 +546,54 @@ mod tests {
         p.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_device_granted_r_stays_read_only() {
+        // podman --device /dev/loop0:/dev/xvdc:r
+        let r = res(
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}"#,
+        );
+        let devices: Vec<oci_spec::runtime::LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/xvdc","type":"b","major":7,"minor":0},
+                {"path":"/dev/null","type":"c","major":1,"minor":3}]"#,
+        )
+        .unwrap();
+        let all = with_default_devices(&r, &devices);
+        let rules = all.devices().as_ref().unwrap();
+        let v1: Vec<String> = files(&v1(&all).unwrap())
+            .into_iter()
+            .map(|(f, v)| format!("{f} {v}"))
+            .collect();
+        assert_eq!(
+            v1,
+            [
+                "devices.deny a",
+                "devices.deny a *:* rwm",
+                "devices.allow b 7:0 r",
+                "devices.allow c *:* m",
+                "devices.allow b *:* m",
+                // /dev/null is named by linux.devices: runc leaves its default out.
+                "devices.allow c 1:5 rwm",
+                "devices.allow c 1:7 rwm",
+                "devices.allow c 1:8 rwm",
+                "devices.allow c 1:9 rwm",
+                "devices.allow c 5:0 rwm",
+                "devices.allow c 5:2 rwm",
+                "devices.allow c 10:200 rwm",
+                "devices.allow c 136:* rwm",
+            ]
+        );
+        // The same on cgroup v2 (access: 1 mknod, 2 read, 4 write; type 1 block, 2 char).
+        let p = crate::cgroups::devices::program(rules);
+        let eval =
+            |ty, access, major, minor| crate::cgroups::devices::eval(&p, ty, access, major, minor);
+        assert_eq!(eval(1, 2, 7, 0), 1, "read");
+        assert_eq!(eval(1, 4, 7, 0), 0, "write");
+        assert_eq!(eval(1, 6, 7, 0), 0, "read-write");
+        assert_eq!(eval(1, 1, 7, 0), 1, "mknod");
+        assert_eq!(eval(2, 6, 1, 5), 1, "/dev/zero");
+        assert_eq!(eval(2, 6, 1, 3), 0, "/dev/null, left to the config");
     }
 
     #[test]
