@@ -303,3 +303,131 @@ fn userns_stdio_never_changes_a_host_files_owner() {
         "(uid, gid, mode) of the file, the FIFO and /dev/null"
     );
 }
+
+/// The mounts at or below `dir` in the test's (the caller's) mount namespace.
+fn mounts_below(dir: &Path) -> Vec<String> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = dir.display().to_string();
+    mi.lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| p == prefix || p.starts_with(&format!("{prefix}/")))
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// A config that shares the caller's mount namespace, on a private rootfs (its mounts land in
+/// the caller's table). runc refuses masked and read-only paths without a mount namespace.
+fn sharing_the_mount_namespace(c: &mut serde_json::Value, root: &Path) {
+    c["root"]["path"] = json!(root);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    let linux = c["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+}
+
+/// Without a mount namespace, root.readonly is left alone as runc does (the root is the
+/// caller's directory, not a mount of the container's): the container runs, and once it is
+/// deleted nothing it mounted stays in the caller's mount table.
+#[test]
+fn without_a_mount_namespace_a_readonly_root_runs_and_leaves_no_mounts() {
+    let work = tempfile::tempdir().unwrap();
+    let root = own_rootfs(work.path());
+    let env = Env::new(
+        &["sh", "-c", "test -r /proc/self/status && echo ran"],
+        |c| {
+            sharing_the_mount_namespace(c, &root);
+            c["root"]["readonly"] = json!(true);
+        },
+    );
+    let before = mounts_below(&root);
+    let out = env.coop(&["run", "-b", env.bundle_path(), &unique("nomntro")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ran\n");
+    assert_eq!(
+        mounts_below(&root),
+        before,
+        "mounts left in the caller's namespace"
+    );
+    assert!(env.left().is_empty(), "{:?}", env.left());
+}
+
+/// A create without a mount namespace that fails after init mounted proc, /dev, sysfs and the
+/// cgroups into the caller's mount table takes every one of them back.
+#[test]
+fn a_failed_create_without_a_mount_namespace_leaves_no_mounts() {
+    type Patch = fn(&mut serde_json::Value);
+    let cases: [(&str, Patch); 2] = [
+        ("a program that does not exist", |c| {
+            c["process"]["args"] = json!(["/no/such/program"]);
+        }),
+        ("a last mount that fails", |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                "options": ["size=not-a-size"]}));
+        }),
+    ];
+    for (what, patch) in cases {
+        let work = tempfile::tempdir().unwrap();
+        let root = own_rootfs(work.path());
+        let env = Env::new(&["true"], |c| {
+            sharing_the_mount_namespace(c, &root);
+            patch(c);
+        });
+        let before = mounts_below(&root);
+        let out = env.coop(&["create", "-b", env.bundle_path(), &unique("nomntfail")]);
+        assert!(!out.status.success(), "{what}: create succeeded");
+        assert_eq!(
+            mounts_below(&root),
+            before,
+            "{what}: mounts left in the caller's namespace ({})",
+            stderr(&out)
+        );
+        assert!(env.left().is_empty(), "{what}: {:?}", env.left());
+    }
+}
+
+/// proc and sysfs are mounted on ordinary directories only (as runc): a rootfs whose /proc or
+/// /sys is a symlink, to itself or to another directory of the rootfs, is refused with one
+/// line naming the destination, and nothing is left behind.
+#[test]
+fn proc_and_sysfs_only_on_ordinary_directories() {
+    for (dest, typ, target) in [
+        ("proc", "proc", "proc"),
+        ("proc", "proc", "/elsewhere"),
+        ("sys", "sysfs", "sys"),
+        ("sys", "sysfs", "../elsewhere"),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let root = own_rootfs(work.path());
+        std::fs::create_dir(root.join("elsewhere")).unwrap();
+        std::fs::remove_dir(root.join(dest)).unwrap();
+        symlink(target, root.join(dest)).unwrap();
+        let env = Env::new(&["true"], |c| c["root"]["path"] = json!(root));
+        let out = env.coop(&["create", "-b", env.bundle_path(), &unique("symfs")]);
+        let what = format!("/{dest} -> {target}");
+        assert!(!out.status.success(), "{what}: create succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "mount /{dest}: {typ} must be mounted on an ordinary directory"
+            )),
+            "{what}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+        assert!(env.left().is_empty(), "{what}: {:?}", env.left());
+        assert!(
+            std::fs::read_dir(root.join("elsewhere"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "{what}: something was put in the symlink's target"
+        );
+        assert!(mounts_below(&root).is_empty(), "{what}");
+    }
+}

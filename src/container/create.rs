@@ -123,6 +123,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         container: Some(Container { meta, locked }),
         cgroup: None,
         pidfd: None,
+        host_mounts: None,
     };
     match create_locked(&mut cleanup, o, &spec, &bundle, &rootfs, &role) {
         Ok(c) => Ok(c),
@@ -133,11 +134,14 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     }
 }
 
-/// Undo a failed create: kill init, remove the cgroup and the state directory.
+/// Undo a failed create: kill init, unmount what it mounted in our mount namespace, remove
+/// the cgroup and the state directory.
 struct Cleanup {
     container: Option<Container>,
     cgroup: Option<Box<dyn CgroupManager>>,
     pidfd: Option<OwnedFd>,
+    /// Without a mount namespace of its own, init mounts into ours.
+    host_mounts: Option<crate::linux::rootfs::HostMounts>,
 }
 
 impl Cleanup {
@@ -145,6 +149,11 @@ impl Cleanup {
         if let Some(p) = &self.pidfd {
             let _ = process::clone::pidfd_send_signal(p, libc::SIGKILL);
             crate::container::delete::wait_exit(p, std::time::Duration::from_secs(5));
+        }
+        if let Some(m) = &self.host_mounts {
+            if let Err(e) = m.undo() {
+                log::warn!("{}", crate::error::render(&e));
+            }
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill_all(libc::SIGKILL);
@@ -216,6 +225,13 @@ fn create_locked(
     std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
         .with_context(|| format!("chmod {}", fifo.display()))?;
     let listen = fds::listen_fds();
+    let plan = namespaces::plan(linux);
+    if !plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        cleanup.host_mounts = Some(crate::linux::rootfs::HostMounts::record(rootfs)?);
+        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            log::warn!("root.readonly has no effect without a mount namespace (as with runc)");
+        }
+    }
     let ctx = InitContext {
         id: &o.id,
         spec,
@@ -226,7 +242,7 @@ fn create_locked(
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds.max(0) + listen,
         listen_fds: listen,
-        plan: namespaces::plan(linux),
+        plan,
         cgroup_dirs: cgroup_mount_dirs(cg.paths()),
     };
     let spawned = process::spawn(&ctx, cg)?;

@@ -117,6 +117,9 @@ fn mount_one(cfg: &Config, root: &OwnedFd, m: &Mount) -> Result<()> {
     if typ.is_empty() {
         bail!("mount has no type and is not a bind mount");
     }
+    if typ == "proc" || typ == "sysfs" {
+        require_ordinary_dir(root, m.destination(), &typ)?;
+    }
     let dest = safepath::ensure(root, m.destination(), Kind::Dir)?;
     let source = m
         .source()
@@ -191,6 +194,43 @@ fn mount_one(cfg: &Config, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     r.with_context(|| format!("mount {typ} {source} with data {data:?}"))?;
     finish(root, m.destination(), &o, false)
+}
+
+/// proc and sysfs are mounted on an ordinary directory only, as runc does: a destination that
+/// exists in the rootfs as anything else (a symbolic link, even to a directory or to itself)
+/// is a broken image or an attack, and is refused. A missing one is created as a directory.
+fn require_ordinary_dir(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    use nix::sys::stat::{fstatat, SFlag};
+    let rel = safepath::relative(dest);
+    let Some(name) = rel.file_name() else {
+        return Ok(());
+    };
+    let parent = match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    let dir = match safepath::openat2_in_root(root.as_raw_fd(), parent, libc::O_PATH, 0) {
+        Ok(d) => d,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("open {} in the rootfs", parent.display()))
+        }
+    };
+    let st = match fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("stat {} in the rootfs", dest.display())),
+    };
+    let kind = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFDIR => return Ok(()),
+        SFlag::S_IFLNK => "a symbolic link",
+        SFlag::S_IFREG => "a file",
+        _ => "not a directory",
+    };
+    bail!(
+        "{typ} must be mounted on an ordinary directory, and {} in the rootfs is {kind}",
+        dest.display()
+    )
 }
 
 /// Recursive and propagation options, and flags that need a remount (binds).
@@ -477,24 +517,130 @@ pub fn sysctl(key: &str, value: &str) -> Result<()> {
     std::fs::write(&path, value).with_context(|| format!("set sysctl {key}={value}"))
 }
 
-/// Unmount everything mounted at or below `rootfs` in our mount namespace, deepest first:
-/// what a container without its own mount namespace left in the host's mount table.
+/// Unmount everything mounted below `rootfs` in our mount namespace, the newest first: what a
+/// container without its own mount namespace left in the host's mount table.
 pub fn unmount_below(rootfs: &Path) -> Result<()> {
+    let below: Vec<(u64, PathBuf)> = mounts_at_or_below(rootfs)?
+        .into_iter()
+        .filter(|(_, p)| p != rootfs)
+        .collect();
+    detach(rootfs, &below)
+}
+
+/// The mounts a create without a mount namespace of its own makes in the caller's: those at
+/// or below the rootfs that were not there when it started. A failed create takes back
+/// exactly these.
+pub struct HostMounts {
+    rootfs: PathBuf,
+    before: Vec<u64>,
+}
+
+impl HostMounts {
+    pub fn record(rootfs: &Path) -> Result<HostMounts> {
+        let mut before: Vec<u64> = mounts_at_or_below(rootfs)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        before.sort_unstable();
+        Ok(HostMounts {
+            rootfs: rootfs.to_path_buf(),
+            before,
+        })
+    }
+
+    /// Detach the mounts made since [`HostMounts::record`], the newest first.
+    pub fn undo(&self) -> Result<()> {
+        let new: Vec<(u64, PathBuf)> = mounts_at_or_below(&self.rootfs)?
+            .into_iter()
+            .filter(|(id, _)| self.before.binary_search(id).is_err())
+            .collect();
+        detach(&self.rootfs, &new)
+    }
+}
+
+/// (mount id, mount point) of every mount at or below `rootfs` in our mount namespace, in the
+/// order of /proc/self/mountinfo (a mount after the one it is mounted on).
+fn mounts_at_or_below(rootfs: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mi =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let mut points: Vec<PathBuf> = mi
+    Ok(mi
         .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(rootfs) && p != rootfs)
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    points.dedup();
-    for p in points {
-        match umount2(&p, MntFlags::MNT_DETACH) {
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            Some((id, PathBuf::from(unescape_octal(f.nth(3)?))))
+        })
+        .filter(|(_, p)| p.starts_with(rootfs))
+        .collect())
+}
+
+/// mountinfo's escapes (\040 for a space, \011, \012, \134) undone.
+fn unescape_octal(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) if b[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |v, c| (v << 3) | (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+/// Lazily unmount `mounts` (of `rootfs`), the last first. Each mount point is resolved inside
+/// the rootfs (a symlink the container put on the way cannot lead to a host mount) and
+/// unmounted only when the mount found there is the one listed.
+fn detach(rootfs: &Path, mounts: &[(u64, PathBuf)]) -> Result<()> {
+    if mounts.is_empty() {
+        return Ok(());
+    }
+    let root: OwnedFd = std::fs::File::open(rootfs)
+        .with_context(|| format!("open rootfs {}", rootfs.display()))?
+        .into();
+    for (id, point) in mounts.iter().rev() {
+        let rel = point.strip_prefix(rootfs).unwrap_or(point);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let Ok(fd) = safepath::openat2_in_root(root.as_raw_fd(), rel, libc::O_PATH, 0) else {
+            continue; // already gone with a mount above it
+        };
+        if mount_id(&fd) != Some(*id) {
+            continue;
+        }
+        match umount2(safepath::fd_path(&fd).as_str(), MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => return Err(e).with_context(|| format!("unmount {}", p.display())),
+            Err(e) => return Err(e).with_context(|| format!("unmount {}", point.display())),
         }
     }
     Ok(())
+}
+
+/// The id of the mount `fd` is on (statx STATX_MNT_ID, Linux 5.8).
+fn mount_id(fd: &OwnedFd) -> Option<u64> {
+    // SAFETY: statx fills the zeroed buffer we pass; the empty path names the fd itself.
+    unsafe {
+        let mut st: libc::statx = std::mem::zeroed();
+        let r = libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut st,
+        );
+        (r == 0 && st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id)
+    }
 }

@@ -183,12 +183,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 11. Read-only root, hostname and domainname, then sysctls: they write /proc/sys, which
     //     the read-only paths may cover next.
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
+    //     Without a mount namespace of its own the root is the caller's directory, not a mount
+    //     of the container's: runc leaves it as it is, and so does coop.
+    let readonly = spec.root().as_ref().and_then(|r| r.readonly()) == Some(true);
+    if readonly && plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
         rootfs::readonly_root()?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
