@@ -454,7 +454,8 @@ fn running(id: &str) -> Env {
     env
 }
 
-/// exec with `args` is refused with `want`, and nothing but init runs in the container.
+/// exec with `args` is refused with `want`, and nothing but init runs in the container. The
+/// command is `sleep 1000`: pass `--detach` where a regression would run it in the foreground.
 fn exec_refused(env: &Env, id: &str, args: &[&str], want: &[&str]) {
     let mark = unique("exec-mark");
     let mut a = vec!["exec"];
@@ -476,7 +477,7 @@ fn exec_relative_cwd_is_refused() {
     exec_refused(
         &env,
         &id,
-        &["--cwd", "tmp"],
+        &["--detach", "--cwd", "tmp"],
         &["\"process.cwd\" \"tmp\" must be an absolute path"],
     );
 }
@@ -488,13 +489,13 @@ fn exec_flags_are_validated_like_config() {
     exec_refused(
         &env,
         &id,
-        &["--user", "4294967295"],
+        &["--detach", "--user", "4294967295"],
         &["\"process.user.uid\" 4294967295 is out of range"],
     );
     exec_refused(
         &env,
         &id,
-        &["--env", "NOEQUALS"],
+        &["--detach", "--env", "NOEQUALS"],
         &["\"NOEQUALS\" has no \"=\""],
     );
 }
@@ -503,29 +504,42 @@ fn exec_flags_are_validated_like_config() {
 fn exec_process_file_is_validated_like_config() {
     let id = unique("val");
     let env = running(&id);
+    let user = json!({"uid": 0, "gid": 0});
     let cases = [
         (
-            json!({"args": ["true"], "cwd": "/", "env": ["FOO"], "user": {"uid": 0, "gid": 0}}),
+            json!({"env": ["FOO"]}),
             "\"process.env[0]\" \"FOO\" has no \"=\"",
         ),
         (
-            json!({"args": ["id"], "cwd": "/", "user": {"uid": 4294967295u32, "gid": 0}}),
+            json!({"user": {"uid": 4294967295u32, "gid": 0}}),
             "\"process.user.uid\" 4294967295 is out of range",
         ),
         (
-            json!({"args": ["echo", "a\u{0}b"], "cwd": "/", "user": {"uid": 0, "gid": 0}}),
-            "\"process.args[1]\" \"a\\0b\" contains a NUL byte",
+            json!({"env": ["A=a\u{0}b"]}),
+            "\"process.env[0]\" \"A=a\\0b\" contains a NUL byte",
         ),
         (
-            json!({"args": ["pwd"], "cwd": "tmp", "user": {"uid": 0, "gid": 0}}),
+            json!({"cwd": "tmp"}),
             "\"process.cwd\" \"tmp\" must be an absolute path",
         ),
     ];
-    for (process, want) in cases {
+    for (patch, want) in cases {
+        // A process that would keep running, marked so that a leftover is found.
+        let mark = unique("exec-mark");
+        let mut process = json!({"args": ["sh", "-c", "sleep 1000", mark], "cwd": "/",
+            "user": user});
+        for (k, v) in patch.as_object().unwrap() {
+            process[k] = v.clone();
+        }
         let file = env.bundle.path().join("process.json");
         std::fs::write(&file, process.to_string()).unwrap();
-        let out = env.coop(&["exec", "--process", file.to_str().unwrap(), &id]);
+        let out = env.coop(&["exec", "--detach", "--process", file.to_str().unwrap(), &id]);
         fails_with(&out, &["invalid exec process", want]);
+        assert_eq!(
+            processes_with(&mark),
+            Vec::<i32>::new(),
+            "exec left a process"
+        );
         assert_eq!(processes_with(&id), vec![env.pid(&id)], "only init is left");
     }
 }
