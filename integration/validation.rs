@@ -184,6 +184,20 @@ fn sysctl_ipc_without_ipc_namespace_is_refused() {
     );
 }
 
+/// runc lets a config that joins the host's own ipc namespace by path set its sysctls (and so
+/// changes the host's); coop refuses, as runc does for the network namespace.
+#[test]
+fn sysctl_ipc_in_joined_host_ipc_namespace_is_refused() {
+    let now: u64 = read_trimmed("/proc/sys/kernel/msgmnb").parse().unwrap();
+    let path = format!("/proc/{}/ns/ipc", std::process::id());
+    sysctl_refused(
+        "kernel.msgmnb",
+        &(now + 1).to_string(),
+        |c| set_ns(c, json!({"type": "ipc", "path": path})),
+        "needs the container's own ipc namespace",
+    );
+}
+
 #[test]
 fn sysctl_mqueue_without_ipc_namespace_is_refused() {
     let now: u64 = read_trimmed("/proc/sys/fs/mqueue/msg_max").parse().unwrap();
