@@ -305,6 +305,8 @@ mod tests {
       "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
       "linux":{"namespaces":[{"type":"mount"},{"type":"pid"}]}}"#;
 
+    type Patch = Box<dyn Fn(&mut serde_json::Value)>;
+
     fn with(patch: impl Fn(&mut serde_json::Value)) -> Result<Spec> {
         let mut v: serde_json::Value = serde_json::from_str(BASE).unwrap();
         patch(&mut v);
@@ -326,7 +328,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, Patch)> = vec![
             (
                 "unknown variant `bogus`",
                 Box::new(|v| v["linux"]["namespaces"][1]["type"] = "bogus".into()),
@@ -407,8 +409,6 @@ mod tests {
             assert!(err.contains(want), "want {want:?} in {err}");
         }
     }
-
-    type Patch = Box<dyn Fn(&mut serde_json::Value)>;
 
     fn expect_errors(cases: Vec<(&str, Patch)>) {
         for (want, patch) in cases {

@@ -227,6 +227,44 @@ pub fn parse(opts: &[String]) -> Result<Options> {
     Ok(o)
 }
 
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH` is added to `at_flags`).
+pub fn mount_setattr(
+    fd: &impl AsRawFd,
+    at_flags: i32,
+    set: u64,
+    clear: u64,
+) -> std::io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a valid fd, a NUL-terminated empty path and a mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            at_flags | libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,42 +359,4 @@ mod tests {
         // Unknown words stay filesystem data, as with runc.
         assert_eq!(p(&["acl", "size=1k"]).data, vec!["acl", "size=1k"]);
     }
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-/// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH` is added to `at_flags`).
-pub fn mount_setattr(
-    fd: &impl AsRawFd,
-    at_flags: i32,
-    set: u64,
-    clear: u64,
-) -> std::io::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: a valid fd, a NUL-terminated empty path and a mount_attr of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            at_flags | libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
