@@ -15,3 +15,4 @@ mod lifecycle;
 mod sandbox;
 mod selfexe;
 mod setup;
+mod validation;

@@ -4,8 +4,9 @@ use super::{create::write_pid_file, Container, Status, Store};
 use crate::cgroups;
 use crate::linux::tty;
 use crate::process::{self, setns::ExecContext};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Process;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 pub struct ExecOptions {
@@ -37,6 +38,8 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     if o.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("exec needs a command (or --process with process.args)");
     }
+    // As strict as config.json's process: nothing starts with a bad one.
+    crate::spec::validate_process(&o.process).context("invalid exec process")?;
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let cg = cgroups::manager(c.meta.cgroup.clone());
@@ -49,8 +52,24 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.
     drop(c);
-    let spawned = process::spawn_exec(&ctx, cg.as_ref())?;
-    let console = match (&o.console_socket, spawned.console) {
+    let mut spawned = process::spawn_exec(&ctx, cg.as_ref())?;
+    // The process runs: a failure from here on must not leave it running.
+    let console = match hand_over(o, &mut spawned) {
+        Ok(c) => c,
+        Err(e) => {
+            kill(&spawned);
+            return Err(e);
+        }
+    };
+    match sfd {
+        None => Ok(0),
+        Some(sfd) => wait(&sfd, &spawned.pidfd, spawned.pid, console.as_ref()),
+    }
+}
+
+/// Give the pty to --console-socket and write --pid-file; returns the pty the caller keeps.
+fn hand_over(o: &ExecOptions, spawned: &mut process::Spawned) -> Result<Option<OwnedFd>> {
+    let console = match (&o.console_socket, spawned.console.take()) {
         (Some(sock), Some(m)) => {
             tty::send_to_socket(&sock.to_string_lossy(), &m)?;
             None
@@ -60,8 +79,17 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     if let Some(pf) = &o.pid_file {
         write_pid_file(pf, spawned.pid)?;
     }
-    match sfd {
-        None => Ok(0),
-        Some(sfd) => wait(&sfd, &spawned.pidfd, spawned.pid, console.as_ref()),
-    }
+    Ok(console)
+}
+
+/// SIGKILL the exec'd process and wait (at most 10 s) until it is gone; reap it if it is ours.
+fn kill(spawned: &process::Spawned) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let _ = process::clone::pidfd_send_signal(&spawned.pidfd, libc::SIGKILL);
+    let mut fds = [PollFd::new(spawned.pidfd.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(spawned.pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
 }

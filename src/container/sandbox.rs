@@ -147,7 +147,7 @@ pub fn join(
         let path = Path::new("/proc")
             .join(root.meta.pid.to_string())
             .join("ns")
-            .join(proc_name(t));
+            .join(crate::linux::namespaces::proc_name(t));
         match namespaces.iter_mut().find(|n| n.typ() == t) {
             Some(n) if n.path().is_some() => {} // the config's path wins
             Some(n) => {
@@ -219,19 +219,6 @@ pub fn use_sandbox_shm(spec: &mut Spec, shm: &Path) {
                 ]));
             }
         }
-    }
-}
-
-fn proc_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Network => "net",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Mount => "mnt",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Time => "time",
     }
 }
 

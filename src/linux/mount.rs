@@ -58,137 +58,211 @@ impl Options {
     }
 }
 
-/// rootfsPropagation and mount propagation words.
-pub fn propagation_flag(word: &str) -> Option<MsFlags> {
-    Some(match word {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
+/// MS_NOSYMFOLLOW (linux/mount.h, kernel 5.10); nix's MsFlags does not name it.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+/// What one option word means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    /// Set these MS_* flags on the mount.
+    Set(MsFlags),
+    /// Clear these MS_* flags.
+    Clear(MsFlags),
+    /// A propagation change, applied after the mount.
+    Propagation(MsFlags),
+    /// Set a MOUNT_ATTR_* attribute recursively (mount_setattr with AT_RECURSIVE). An atime
+    /// mode (MOUNT_ATTR__ATIME is an enum, not bits) replaces the previous one.
+    RecSet(u64),
+    /// Clear a MOUNT_ATTR_* attribute recursively.
+    RecClear(u64),
+    /// `tmpcopyup`: copy the directory's content into the tmpfs mounted over it.
+    TmpCopyUp,
+    /// A word that is refused, with the reason.
+    Refused(&'static str),
 }
 
+use Meaning::*;
+
+/// Why `ratime` and `rnostrictatime` are refused: runc clears that one atime value, which
+/// mount_setattr(2) rejects with EINVAL (the atime modes are one field, not bits).
+const ATIME_CLEAR: &str =
+    "the kernel cannot clear one recursive atime mode alone; use rrelatime, rnoatime or rstrictatime";
+
+/// Every option word coop knows, sorted. Any other word is passed to the filesystem as data.
+/// The parser and `coop features` ("mountOptions": the words not refused) read this table.
+pub static OPTIONS: &[(&str, Meaning)] = &[
+    ("async", Clear(MsFlags::MS_SYNCHRONOUS)),
+    ("atime", Clear(MsFlags::MS_NOATIME)),
+    ("bind", Set(MsFlags::MS_BIND)),
+    ("defaults", Set(MsFlags::empty())),
+    ("dev", Clear(MsFlags::MS_NODEV)),
+    ("diratime", Clear(MsFlags::MS_NODIRATIME)),
+    ("dirsync", Set(MsFlags::MS_DIRSYNC)),
+    ("exec", Clear(MsFlags::MS_NOEXEC)),
+    ("idmap", Refused("id-mapped mounts are not supported")),
+    ("iversion", Set(MsFlags::MS_I_VERSION)),
+    ("lazytime", Set(MsFlags::MS_LAZYTIME)),
+    ("loud", Clear(MsFlags::MS_SILENT)),
+    ("mand", Set(MsFlags::MS_MANDLOCK)),
+    ("noatime", Set(MsFlags::MS_NOATIME)),
+    ("nodev", Set(MsFlags::MS_NODEV)),
+    ("nodiratime", Set(MsFlags::MS_NODIRATIME)),
+    ("noexec", Set(MsFlags::MS_NOEXEC)),
+    ("noiversion", Clear(MsFlags::MS_I_VERSION)),
+    ("nolazytime", Clear(MsFlags::MS_LAZYTIME)),
+    ("nomand", Clear(MsFlags::MS_MANDLOCK)),
+    ("norelatime", Clear(MsFlags::MS_RELATIME)),
+    ("nostrictatime", Clear(MsFlags::MS_STRICTATIME)),
+    ("nosuid", Set(MsFlags::MS_NOSUID)),
+    ("nosymfollow", Set(MS_NOSYMFOLLOW)),
+    ("private", Propagation(MsFlags::MS_PRIVATE)),
+    ("ratime", Refused(ATIME_CLEAR)),
+    ("rbind", Set(MsFlags::MS_BIND.union(MsFlags::MS_REC))),
+    ("rdev", RecClear(MOUNT_ATTR_NODEV)),
+    ("rdiratime", RecClear(MOUNT_ATTR_NODIRATIME)),
+    ("relatime", Set(MsFlags::MS_RELATIME)),
+    ("remount", Set(MsFlags::MS_REMOUNT)),
+    ("rexec", RecClear(MOUNT_ATTR_NOEXEC)),
+    ("ridmap", Refused("id-mapped mounts are not supported")),
+    ("rnoatime", RecSet(MOUNT_ATTR_NOATIME)),
+    ("rnodev", RecSet(MOUNT_ATTR_NODEV)),
+    ("rnodiratime", RecSet(MOUNT_ATTR_NODIRATIME)),
+    ("rnoexec", RecSet(MOUNT_ATTR_NOEXEC)),
+    // runc clears MOUNT_ATTR_RELATIME, which is 0: a no-op.
+    ("rnorelatime", RecClear(MOUNT_ATTR_RELATIME)),
+    ("rnostrictatime", Refused(ATIME_CLEAR)),
+    ("rnosuid", RecSet(MOUNT_ATTR_NOSUID)),
+    ("rnosymfollow", RecSet(MOUNT_ATTR_NOSYMFOLLOW)),
+    ("ro", Set(MsFlags::MS_RDONLY)),
+    (
+        "rprivate",
+        Propagation(MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ),
+    ("rrelatime", RecSet(MOUNT_ATTR_RELATIME)),
+    ("rro", RecSet(MOUNT_ATTR_RDONLY)),
+    ("rrw", RecClear(MOUNT_ATTR_RDONLY)),
+    (
+        "rshared",
+        Propagation(MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ),
+    (
+        "rslave",
+        Propagation(MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ),
+    ("rstrictatime", RecSet(MOUNT_ATTR_STRICTATIME)),
+    ("rsuid", RecClear(MOUNT_ATTR_NOSUID)),
+    ("rsymfollow", RecClear(MOUNT_ATTR_NOSYMFOLLOW)),
+    (
+        "runbindable",
+        Propagation(MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+    ),
+    ("rw", Clear(MsFlags::MS_RDONLY)),
+    ("shared", Propagation(MsFlags::MS_SHARED)),
+    ("silent", Set(MsFlags::MS_SILENT)),
+    ("slave", Propagation(MsFlags::MS_SLAVE)),
+    ("strictatime", Set(MsFlags::MS_STRICTATIME)),
+    ("suid", Clear(MsFlags::MS_NOSUID)),
+    ("symfollow", Clear(MS_NOSYMFOLLOW)),
+    ("sync", Set(MsFlags::MS_SYNCHRONOUS)),
+    ("tmpcopyup", TmpCopyUp),
+    ("unbindable", Propagation(MsFlags::MS_UNBINDABLE)),
+];
+
+/// The meaning of an option word; None for a filesystem's own option (data).
+pub fn meaning(word: &str) -> Option<Meaning> {
+    OPTIONS
+        .binary_search_by(|(w, _)| (*w).cmp(word))
+        .ok()
+        .map(|i| OPTIONS[i].1)
+}
+
+/// The words coop accepts (for `coop features`), sorted.
+pub fn known_words() -> impl Iterator<Item = &'static str> {
+    OPTIONS
+        .iter()
+        .filter(|(_, m)| !matches!(m, Refused(_)))
+        .map(|(w, _)| *w)
+}
+
+/// rootfsPropagation and mount propagation words.
+pub fn propagation_flag(word: &str) -> Option<MsFlags> {
+    match meaning(word) {
+        Some(Propagation(f)) => Some(f),
+        _ => None,
+    }
+}
+
+/// Parse a mount's option words; later words win over earlier ones.
 pub fn parse(opts: &[String]) -> Result<Options> {
     let mut o = Options::default();
     for word in opts {
-        let w = word.as_str();
-        let (set, clear) = match w {
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
-            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "tmpcopyup" => {
-                o.tmpcopyup = true;
-                continue;
+        match meaning(word) {
+            None => o.data.push(word.clone()),
+            Some(Set(f)) => {
+                o.flags.insert(f);
+                o.clear.remove(f);
             }
-            // Recursive variants, applied with mount_setattr(AT_RECURSIVE).
-            "rro" => {
-                o.rec_set |= MOUNT_ATTR_RDONLY;
-                continue;
+            Some(Clear(f)) => {
+                o.flags.remove(f);
+                o.clear.insert(f);
             }
-            "rrw" => {
-                o.rec_clear |= MOUNT_ATTR_RDONLY;
-                continue;
-            }
-            "rnosuid" => {
-                o.rec_set |= MOUNT_ATTR_NOSUID;
-                continue;
-            }
-            "rsuid" => {
-                o.rec_clear |= MOUNT_ATTR_NOSUID;
-                continue;
-            }
-            "rnodev" => {
-                o.rec_set |= MOUNT_ATTR_NODEV;
-                continue;
-            }
-            "rdev" => {
-                o.rec_clear |= MOUNT_ATTR_NODEV;
-                continue;
-            }
-            "rnoexec" => {
-                o.rec_set |= MOUNT_ATTR_NOEXEC;
-                continue;
-            }
-            "rexec" => {
-                o.rec_clear |= MOUNT_ATTR_NOEXEC;
-                continue;
-            }
-            "rnodiratime" => {
-                o.rec_set |= MOUNT_ATTR_NODIRATIME;
-                continue;
-            }
-            "rdiratime" => {
-                o.rec_clear |= MOUNT_ATTR_NODIRATIME;
-                continue;
-            }
-            "rnosymfollow" => {
-                o.rec_set |= MOUNT_ATTR_NOSYMFOLLOW;
-                continue;
-            }
-            "rsymfollow" => {
-                o.rec_clear |= MOUNT_ATTR_NOSYMFOLLOW;
-                continue;
-            }
-            "rrelatime" => {
+            Some(Propagation(f)) => o.propagation.push(f),
+            Some(RecSet(a)) if MOUNT_ATTR__ATIME & a == a => {
+                // The atime modes are values of one field: the last one wins.
+                o.rec_set = (o.rec_set & !MOUNT_ATTR__ATIME) | a;
                 o.rec_clear |= MOUNT_ATTR__ATIME;
-                o.rec_set |= MOUNT_ATTR_RELATIME;
-                continue;
             }
-            "rnoatime" => {
-                o.rec_clear |= MOUNT_ATTR__ATIME;
-                o.rec_set |= MOUNT_ATTR_NOATIME;
-                continue;
+            Some(RecSet(a)) => {
+                o.rec_set |= a;
+                o.rec_clear &= !a;
             }
-            "rstrictatime" => {
-                o.rec_clear |= MOUNT_ATTR__ATIME;
-                o.rec_set |= MOUNT_ATTR_STRICTATIME;
-                continue;
+            Some(RecClear(a)) => {
+                o.rec_clear |= a;
+                o.rec_set &= !a;
             }
-            "idmap" | "ridmap" => bail!("mount option {w:?} (id-mapped mounts) is not supported"),
-            _ => {
-                if let Some(p) = propagation_flag(w) {
-                    o.propagation.push(p);
-                } else {
-                    o.data.push(word.clone());
-                }
-                continue;
-            }
-        };
-        o.flags.insert(set);
-        o.flags.remove(clear);
-        o.clear.insert(clear);
-        o.clear.remove(set);
+            Some(TmpCopyUp) => o.tmpcopyup = true,
+            Some(Refused(why)) => bail!("mount option {word:?} is refused: {why}"),
+        }
     }
     Ok(o)
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH` is added to `at_flags`).
+pub fn mount_setattr(
+    fd: &impl AsRawFd,
+    at_flags: i32,
+    set: u64,
+    clear: u64,
+) -> std::io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a valid fd, a NUL-terminated empty path and a mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            at_flags | libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -240,42 +314,49 @@ mod tests {
         );
         assert_eq!(propagation_flag("bogus"), None);
     }
-}
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-/// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH` is added to `at_flags`).
-pub fn mount_setattr(
-    fd: &impl AsRawFd,
-    at_flags: i32,
-    set: u64,
-    clear: u64,
-) -> std::io::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: a valid fd, a NUL-terminated empty path and a mount_attr of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            at_flags | libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for pair in OPTIONS.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
     }
-    Ok(())
+
+    #[test]
+    fn symfollow_words() {
+        let o = p(&["bind", "nosymfollow"]);
+        assert!(o.flags.contains(MS_NOSYMFOLLOW) && o.is_bind());
+        let o = p(&["nosymfollow", "symfollow"]);
+        assert!(!o.flags.contains(MS_NOSYMFOLLOW) && o.clear.contains(MS_NOSYMFOLLOW));
+        let o = p(&["rnosymfollow"]);
+        assert_eq!((o.rec_set, o.rec_clear), (MOUNT_ATTR_NOSYMFOLLOW, 0));
+        let o = p(&["rnosymfollow", "rsymfollow"]);
+        assert_eq!((o.rec_set, o.rec_clear), (0, MOUNT_ATTR_NOSYMFOLLOW));
+        let o = p(&["lazytime", "iversion", "noiversion"]);
+        assert_eq!(o.flags, MsFlags::MS_LAZYTIME);
+        assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn atime_modes_last_wins_and_broken_ones_refused() {
+        let o = p(&["rnoatime", "rstrictatime"]);
+        assert_eq!(
+            (o.rec_set, o.rec_clear),
+            (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME)
+        );
+        let o = p(&["rnoatime", "rrelatime"]);
+        assert_eq!(
+            (o.rec_set, o.rec_clear),
+            (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME)
+        );
+        // runc's rnorelatime clears MOUNT_ATTR_RELATIME (0): nothing.
+        let o = p(&["rnorelatime"]);
+        assert_eq!((o.rec_set, o.rec_clear), (0, 0));
+        for w in ["ratime", "rnostrictatime", "idmap", "ridmap"] {
+            let e = parse(&[w.to_string()]).unwrap_err().to_string();
+            assert!(e.contains(&format!("{w:?} is refused")), "{e}");
+        }
+        // Unknown words stay filesystem data, as with runc.
+        assert_eq!(p(&["acl", "size=1k"]).data, vec!["acl", "size=1k"]);
+    }
 }

@@ -35,6 +35,20 @@ fn join_order(t: LinuxNamespaceType) -> u8 {
     }
 }
 
+/// The namespace's file name under /proc/PID/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 pub fn plan(linux: Option<&Linux>) -> Plan {
     let mut p = Plan::default();
     let Some(linux) = linux else { return p };

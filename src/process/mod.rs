@@ -77,6 +77,8 @@ fn spawn_once(
     cg_fd: Option<&OwnedFd>,
 ) -> Result<Spawned, Failure> {
     let (parent, child) = Channel::pair().map_err(Failure::Other)?;
+    // OOM kills the cgroup saw before init: one more means init was OOM-killed.
+    let ooms = cgroup.oom_kills();
     let flags = if ctx.plan.two_stage {
         0
     } else {
@@ -98,7 +100,7 @@ fn spawn_once(
         init_pid: None,
         status: None,
     };
-    let r = handshake(ctx, cgroup, &parent, pid, cg_fd.is_some(), &mut st);
+    let r = handshake(ctx, cgroup, &parent, pid, cg_fd.is_some(), &mut st, ooms);
     match r {
         Ok((ipid, ipidfd, console)) => Ok(Spawned {
             pid: ipid,
@@ -114,7 +116,9 @@ fn spawn_once(
                 let _ = clone::pidfd_send_signal(&pidfd, libc::SIGKILL);
                 st.status = waitpid(Pid::from_raw(pid), None).ok();
             }
+            // An OOM kill is the container's memory limit, not the kernel bug retried for.
             if !st.heard
+                && cgroup.oom_kills() == ooms
                 && matches!(
                     st.status,
                     Some(WaitStatus::Signaled(
@@ -149,6 +153,7 @@ fn handshake(
     pid: i32,
     in_unified: bool,
     st: &mut State,
+    ooms: u64,
 ) -> Result<Handshake> {
     let linux = ctx.spec.linux().as_ref();
     let uid_maps = linux
@@ -171,11 +176,17 @@ fn handshake(
     let mut pidfd = None;
     let mut final_pid = pid;
     loop {
-        let Some((msg, fd)) = chan.recv()? else {
+        // A reset connection is init gone with a message of ours unread: it died too.
+        let got = match chan.recv() {
+            Err(e) if e.root_cause().downcast_ref() == Some(&nix::errno::Errno::ECONNRESET) => None,
+            r => r?,
+        };
+        let Some((msg, fd)) = got else {
             if final_pid == pid {
                 st.status = waitpid(Pid::from_raw(pid), None).ok();
             }
-            bail!("{}", died(st.status));
+            let oom = (cgroup.oom_kills() > ooms).then(|| memory_limit(ctx.spec));
+            bail!("{}", died(st.status, oom));
         };
         st.heard = true;
         match msg {
@@ -288,8 +299,25 @@ pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Resul
     r
 }
 
-/// Describe how init went away without a word.
-fn died(status: Option<WaitStatus>) -> String {
+/// The memory limit config.json sets, for an OOM error ("memory limit 1 bytes").
+fn memory_limit(spec: &Spec) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|l| *l >= 0)
+        .map_or("the cgroup's memory limit".to_string(), |l| {
+            format!("memory limit {l} bytes")
+        })
+}
+
+/// Describe how init went away without a word: OOM-killed in the container's cgroup (`oom`
+/// names the limit), killed by a signal, or exited.
+fn died(status: Option<WaitStatus>, oom: Option<String>) -> String {
+    if let Some(limit) = oom {
+        return format!("container init was OOM-killed during setup ({limit})");
+    }
     match status {
         Some(WaitStatus::Exited(_, c)) => {
             format!("container init exited with status {c} during setup")
