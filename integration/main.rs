@@ -14,3 +14,4 @@ mod lifecycle;
 mod sandbox;
 mod selfexe;
 mod setup;
+mod spec13;

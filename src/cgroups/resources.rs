@@ -203,9 +203,17 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     for h in r.hugepage_limits().iter().flatten() {
+        let size = page_size(h.page_size())?;
+        // Reservation limits first where the kernel has them (runtime-spec 1.1+, as runc).
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.limit_in_bytes", page_size(h.page_size())?),
+            format!("hugetlb.{size}.rsvd.limit_in_bytes"),
+            h.limit(),
+            "hugepage limit",
+        ));
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.limit_in_bytes"),
             h.limit(),
             "hugepage limit",
         ));
@@ -233,6 +241,11 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
 /// The device rules a container gets: the config's, then the devices every container needs
 /// (runc's list: mknod of anything, null, zero, full, random, urandom, tty, ptmx, pts, tun),
 /// then the config's own linux.devices. Applied only when the config has device rules.
+/// A reservation limit (hugetlb.*.rsvd.*): written only where the kernel has the file.
+pub fn is_optional(file: &str) -> bool {
+    file.contains(".rsvd.")
+}
+
 pub fn with_default_devices(
     r: &LinuxResources,
     devices: &[oci_spec::runtime::LinuxDevice],
@@ -334,8 +347,9 @@ fn cpuset_and_pids(r: &LinuxResources, out: &mut Vec<Write>) {
         }
     }
     if let Some(p) = r.pids() {
-        let max = if p.limit() <= 0 { -1 } else { p.limit() };
-        out.push(w("pids", "pids.max", limit(max), "pids limit"));
+        // runtime-spec 1.3: 0 is a limit of 0 and -1 (any negative) is "max"; a "pids" without
+        // "limit" is dropped by spec::parse.
+        out.push(w("pids", "pids.max", limit(p.limit()), "pids limit"));
     }
 }
 
@@ -486,9 +500,16 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     for h in r.hugepage_limits().iter().flatten() {
+        let size = page_size(h.page_size())?;
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.max", page_size(h.page_size())?),
+            format!("hugetlb.{size}.rsvd.max"),
+            h.limit(),
+            "hugepage limit",
+        ));
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.max"),
             h.limit(),
             "hugepage limit",
         ));
@@ -571,6 +592,7 @@ mod tests {
                 ("pids.max", "64"),
                 ("blkio.weight", "500"),
                 ("blkio.throttle.read_bps_device", "8:0 1048576"),
+                ("hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
                 ("hugetlb.2MB.limit_in_bytes", "4194304"),
             ])
         );
@@ -581,7 +603,7 @@ mod tests {
         assert_eq!(v1(&fifo).unwrap().len(), 1);
         assert_eq!(
             files(&v1(&res(r#"{"pids":{"limit":0}}"#)).unwrap()),
-            pairs(&[("pids.max", "max")])
+            pairs(&[("pids.max", "0")])
         );
     }
 
@@ -637,7 +659,10 @@ mod tests {
             assert!(v1(&r).is_err(), "{bad}");
         }
         let r = res(r#"{"hugepageLimits":[{"pageSize":"1GB","limit":0}]}"#);
-        assert_eq!(files(&v2(&r).unwrap()), pairs(&[("hugetlb.1GB.max", "0")]));
+        assert_eq!(
+            files(&v2(&r).unwrap()),
+            pairs(&[("hugetlb.1GB.rsvd.max", "0"), ("hugetlb.1GB.max", "0")])
+        );
         for bad in ["memory.max/../../../x", "../memory.max", ".memory.max"] {
             let r = res(&format!(r#"{{"unified":{{"{bad}":"1"}}}}"#));
             let e = v2(&r).unwrap_err().to_string();

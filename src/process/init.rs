@@ -246,9 +246,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         seccomp: linux.and_then(|l| l.seccomp().as_ref()),
         cwd: &cwd,
         listen_fds: ctx.listen_fds,
-        state: serde_json::json!({"ociVersion": spec.version(), "id": ctx.id, "status": "creating",
-            "pid": host_pid.get(), "bundle": ctx.bundle, "annotations": annotations}),
+        state: hooks::state_value(ctx.id, "creating", host_pid.get(), ctx.bundle, &annotations),
         agent,
+        personality: linux.and_then(|l| l.personality().as_ref()),
+        memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),
     };
     finish::run(&f, || {
         // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`;

@@ -211,7 +211,14 @@ fn handshake(
                 )?;
                 chan.send(&Message::HooksDone { pid: final_pid })?;
             }
-            Message::Ready => return Ok((final_pid, pidfd, console)),
+            Message::Ready => {
+                // linux.netDevices: init has its network namespace now (new or joined).
+                crate::linux::netdev::move_in(
+                    ctx.spec,
+                    Path::new(&format!("/proc/{final_pid}/ns/net")),
+                )?;
+                return Ok((final_pid, pidfd, console));
+            }
             Message::Error { msg } => bail!("{msg}"),
             other => bail!("unexpected message from container init: {other:?}"),
         }
@@ -222,7 +229,28 @@ fn handshake(
 pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Result<Spawned> {
     let (parent, child) = Channel::pair()?;
     let cg_fd = cgroup.clone_into_fd();
-    let (pid, pidfd, in_unified) = match clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd())) {
+    // execCPUAffinity.initial: the process starts on these CPUs, before it joins the
+    // container's cgroup (clone3 may put it there at birth: it inherits our affinity, which
+    // is ours again right after).
+    let initial = ctx
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .filter(|s| !s.is_empty());
+    let saved = match initial {
+        Some(list) => {
+            let saved = crate::linux::sched::get_affinity()?;
+            crate::linux::sched::set_affinity("process.execCPUAffinity.initial", 0, list)?;
+            Some(saved)
+        }
+        None => None,
+    };
+    let forked = clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
+    if let (Some(s), Ok(Forked::Parent { .. }) | Err(_)) = (&saved, &forked) {
+        crate::linux::sched::restore_affinity(s);
+    }
+    let (pid, pidfd, in_unified) = match forked {
         Ok(Forked::Child) => {
             drop(parent);
             setns::main(ctx, child)
