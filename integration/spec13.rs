@@ -460,3 +460,91 @@ fn seccomp_agent_gets_the_exec_state() {
     }
     env.ok(&["delete", "--force", &id]);
 }
+
+fn features() -> Value {
+    let out = Command::new(coop_bin()).arg("features").output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A create with `seccomp` as linux.seccomp: Ok or the error line.
+fn create_with_seccomp(seccomp: Value) -> Result<(), String> {
+    let env = Env::new(&["true"], |c| c["linux"]["seccomp"] = seccomp);
+    let id = unique("s13feat");
+    let out = env.coop(&["create", "-b", env.bundle_path(), &id]);
+    if out.status.success() {
+        env.ok(&["delete", "--force", &id]);
+        Ok(())
+    } else {
+        Err(stderr(&out))
+    }
+}
+
+#[test]
+fn features_match_what_create_accepts() {
+    let f = features();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
+    assert!(f["annotations"]["dev.coop.version"].is_string());
+    let caps = f["linux"]["capabilities"].as_array().unwrap();
+    let last: usize = read_trimmed("/proc/sys/kernel/cap_last_cap")
+        .parse()
+        .unwrap();
+    assert_eq!(caps.len(), last + 1);
+    let sc = &f["linux"]["seccomp"];
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    for a in sc["actions"].as_array().unwrap() {
+        let default = if a == "SCMP_ACT_ALLOW" {
+            "SCMP_ACT_LOG"
+        } else {
+            "SCMP_ACT_ALLOW"
+        };
+        let r = create_with_seccomp(json!({"defaultAction": default, "listenerPath": sock,
+            "syscalls": [{"names": ["getpriority"], "action": a}]}));
+        assert!(r.is_ok(), "action {a}: {r:?}");
+    }
+    for op in sc["operators"].as_array().unwrap() {
+        let r = create_with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 1, "valueTwo": 1, "op": op}]}]}));
+        assert!(r.is_ok(), "operator {op}: {r:?}");
+    }
+    for flag in sc["supportedFlags"].as_array().unwrap() {
+        let r = create_with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag],
+            "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO"}]}));
+        assert!(r.is_ok(), "flag {flag}: {r:?}");
+    }
+    for a in sc["archs"].as_array().unwrap() {
+        let r = create_with_seccomp(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [a],
+            "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO"}]}),
+        );
+        assert!(r.is_ok(), "arch {a}: {r:?}");
+    }
+    // Unlisted names are refused.
+    let e = create_with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_BOGUS"}]}))
+    .unwrap_err();
+    assert!(e.contains("unknown variant `SCMP_ACT_BOGUS`"), "{e}");
+    let e = create_with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]}))
+    .unwrap_err();
+    assert!(e.contains("unknown variant `SCMP_CMP_BOGUS`"), "{e}");
+    // The memory policy modes listed are accepted by validation (node 0 exists everywhere).
+    for m in f["linux"]["memoryPolicy"]["modes"].as_array().unwrap() {
+        let nodes = match m.as_str().unwrap() {
+            "MPOL_DEFAULT" | "MPOL_LOCAL" => json!(null),
+            _ => json!("0"),
+        };
+        let (ok, _, err) = run_sh("true", |c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": m, "nodes": nodes})
+        });
+        // WEIGHTED_INTERLEAVE needs kernel 6.9+: a refusal then names the field.
+        assert!(ok || err.contains("linux.memoryPolicy"), "{m}: {err}");
+    }
+}
