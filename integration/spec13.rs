@@ -320,19 +320,95 @@ fn intel_rdt_without_resctrl_is_refused() {
     );
 }
 
+/// A directory with a file owned by root (0:0) on the host.
+fn owned_by_root() -> tempfile::TempDir {
+    let d = tempfile::Builder::new()
+        .prefix("coop-it-idmap")
+        .tempdir()
+        .unwrap();
+    std::fs::write(d.path().join("f"), "x").unwrap();
+    d
+}
+
 #[test]
-fn idmapped_mounts_are_refused() {
+fn idmapped_mount_without_a_user_namespace() {
+    let dir = owned_by_root();
+    let (ok, out, err) = run_sh("stat -c '%u %g' /idm/f; stat -c '%u %g' /plain/f", |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(
+            json!({"destination": "/idm", "type": "bind", "source": dir.path(),
+            "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]}),
+        );
+        m.push(
+            json!({"destination": "/plain", "type": "bind", "source": dir.path(),
+            "options": ["bind"]}),
+        );
+    });
+    assert!(ok, "{err}");
+    assert_eq!(out, "1000 2000\n0 0\n");
+}
+
+#[test]
+fn idmapped_mount_with_the_containers_user_namespace() {
+    let dir = owned_by_root();
+    let (ok, out, err) = run_sh("stat -c '%u %g' /root/f; stat -c '%u %g' /tmp/f", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let m = c["mounts"].as_array_mut().unwrap();
+        // The option alone: the container's own mapping, so host root's file is root's here.
+        m.push(
+            json!({"destination": "/root", "type": "bind", "source": dir.path(),
+            "options": ["rbind", "ridmap"]}),
+        );
+        m.push(
+            json!({"destination": "/tmp", "type": "bind", "source": dir.path(),
+            "options": ["bind"]}),
+        );
+    });
+    assert!(ok, "{err}");
+    assert_eq!(out, "0 0\n65534 65534\n");
+}
+
+#[test]
+fn idmapped_mount_errors_are_clear() {
     refused(
         |c| {
             c["mounts"]
                 .as_array_mut()
                 .unwrap()
                 .push(json!({"destination": "/m", "type": "bind",
-                "source": "/tmp", "options": ["rbind"],
+                "source": "/tmp", "options": ["bind", "idmap"]}))
+        },
+        "needs uidMappings and gidMappings, or a user namespace",
+    );
+    refused(
+        |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/m", "type": "tmpfs",
+                "source": "tmpfs", "options": ["idmap"],
                 "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                 "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))
         },
-        "uidMappings/gidMappings (idmapped mounts) are not supported",
+        "idmapped mounts are only supported for bind mounts",
+    );
+    refused(
+        |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/m", "type": "bind",
+                "source": "/tmp", "options": ["bind"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))
+        },
+        "uidMappings and gidMappings must be given together",
     );
 }
 
@@ -487,6 +563,7 @@ fn features_match_what_create_accepts() {
     assert_eq!(f["ociVersionMax"], "1.3.0");
     assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
     assert_eq!(f["linux"]["netDevices"]["enabled"], true);
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     assert!(f["annotations"]["dev.coop.version"].is_string());
     let caps = f["linux"]["capabilities"].as_array().unwrap();
     let last: usize = read_trimmed("/proc/sys/kernel/cap_last_cap")

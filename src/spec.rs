@@ -109,16 +109,7 @@ pub fn validate_process(p: &Process) -> Result<()> {
 
 /// runtime-spec 1.3 Linux fields: each is applied by coop or refused here, never ignored.
 fn validate_linux_13(spec: &Spec) -> Result<()> {
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            bail!("config.json: mounts[{i}] ({}): uidMappings/gidMappings (idmapped mounts) are not supported by coop", m.destination().display());
-        }
-        for o in m.options().iter().flatten() {
-            if o == "idmap" || o == "ridmap" {
-                bail!("config.json: mounts[{i}] ({}): option {o:?} (idmapped mounts) is not supported by coop", m.destination().display());
-            }
-        }
-    }
+    crate::linux::idmap::validate(spec).context("config.json")?;
     let Some(l) = spec.linux().as_ref() else {
         return Ok(());
     };
@@ -434,7 +425,7 @@ mod tests {
                 Box::new(|v| v["linux"]["intelRdt"] = serde_json::json!({"closID":"x"})),
             ),
             (
-                "idmapped mounts",
+                "mounts[0] (/m): needs uidMappings and gidMappings",
                 Box::new(|v| {
                     v["mounts"] = serde_json::json!([{"destination":"/m","type":"bind","source":"/tmp",
                         "options":["bind","idmap"]}])

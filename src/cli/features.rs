@@ -67,7 +67,7 @@ fn linux() -> Value {
                 M::MpolWeightedInterleave, M::MpolPreferred, M::MpolPreferredMany, M::MpolLocal]),
             "flags": names([F::MpolFNumaBalancing, F::MpolFRelativeNodes, F::MpolFStaticNodes]),
         },
-        "mountExtensions": {"idmap": {"enabled": false}},
+        "mountExtensions": {"idmap": {"enabled": true}},
         "netDevices": {"enabled": true},
     })
 }

@@ -216,7 +216,13 @@ fn create_locked(
     std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
         .with_context(|| format!("chmod {}", fifo.display()))?;
     let listen = fds::listen_fds();
+    // Idmapped mounts are made here, with the host's privileges; init inherits them.
+    let idmapped = crate::linux::idmap::prepare(spec, bundle)?;
     let ctx = InitContext {
+        idmap_fds: idmapped
+            .iter()
+            .map(|(i, fd)| (*i, std::os::fd::AsRawFd::as_raw_fd(fd)))
+            .collect(),
         id: &o.id,
         spec,
         bundle,
@@ -230,6 +236,7 @@ fn create_locked(
         cgroup_dirs: cgroup_mount_dirs(cg.paths()),
     };
     let spawned = process::spawn(&ctx, cg)?;
+    drop(idmapped);
     let (pid, console) = (spawned.pid, spawned.console);
     cleanup.pidfd = Some(spawned.pidfd);
     let console = match (&o.console_socket, console) {

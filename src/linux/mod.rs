@@ -4,6 +4,7 @@ pub mod devices;
 pub mod fds;
 pub mod hooks;
 pub mod hooksd;
+pub mod idmap;
 pub mod lsm;
 pub mod mempolicy;
 pub mod mount;

@@ -33,6 +33,8 @@ pub struct InitContext<'a> {
     pub plan: Plan,
     /// The container's cgroup directories by their name under a `cgroup` mount.
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// Idmapped mounts made by the parent (linux/idmap.rs): (index in mounts, fd).
+    pub idmap_fds: Vec<(usize, std::os::fd::RawFd)>,
 }
 
 /// A container init that is set up and waits on exec.fifo.
