@@ -625,3 +625,22 @@ fn features_match_what_create_accepts() {
         assert!(ok || err.contains("linux.memoryPolicy"), "{m}: {err}");
     }
 }
+
+#[test]
+fn cpu_burst_is_written() {
+    let env = Env::new(&["true"], |c| {
+        c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "burst": 20000});
+    });
+    let id = unique("s13burst");
+    env.create(&id);
+    let (dir, file) = if pure_v2() {
+        (v2_dir(&id), "cpu.max.burst")
+    } else {
+        (
+            std::path::Path::new("/sys/fs/cgroup/cpu/coop").join(&id),
+            "cpu.cfs_burst_us",
+        )
+    };
+    assert_eq!(read_trimmed(dir.join(file)), "20000");
+    env.ok(&["delete", "--force", &id]);
+}

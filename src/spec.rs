@@ -113,6 +113,10 @@ fn validate_linux_13(spec: &Spec) -> Result<()> {
     let Some(l) = spec.linux().as_ref() else {
         return Ok(());
     };
+    let memory = l.resources().as_ref().and_then(|r| r.memory().as_ref());
+    if memory.and_then(|m| m.use_hierarchy()) == Some(false) {
+        bail!("config.json: \"linux.resources.memory.useHierarchy\" false is not possible: the kernel's memory hierarchy is always on");
+    }
     if let Some(p) = l.personality() {
         crate::linux::personality::validate(p)?;
     }
@@ -423,6 +427,12 @@ mod tests {
             (
                 "\"linux.intelRdt\"",
                 Box::new(|v| v["linux"]["intelRdt"] = serde_json::json!({"closID":"x"})),
+            ),
+            (
+                "useHierarchy\" false is not possible",
+                Box::new(|v| {
+                    v["linux"]["resources"] = serde_json::json!({"memory":{"useHierarchy":false}})
+                }),
             ),
             (
                 "mounts[0] (/m): needs uidMappings and gidMappings",

@@ -464,6 +464,14 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     }
     cpuset_and_pids(r, &mut out);
     if let Some(b) = r.block_io() {
+        if b.leaf_weight().is_some()
+            || b.weight_device()
+                .iter()
+                .flatten()
+                .any(|d| d.leaf_weight().is_some())
+        {
+            log::warn!("blkio leafWeight has no cgroup v2 equivalent: ignored");
+        }
         if let Some(v) = b.weight() {
             out.push(w(
                 "io",
