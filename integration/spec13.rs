@@ -521,6 +521,7 @@ fn seccomp_agent_gets_the_exec_state() {
     let states = agent.join().unwrap();
     assert!(stderr(&out).contains("No medium found"), "{}", stderr(&out));
     let exec_pid: i64 = read_trimmed(&pf).parse().unwrap();
+    // The message's pid is the filtered process's; the state's is init's (as runc).
     for (st, pid, status) in [
         (&states[0], init_pid as i64, "creating"),
         (&states[1], exec_pid, "running"),
@@ -529,7 +530,7 @@ fn seccomp_agent_gets_the_exec_state() {
         assert_eq!(st["pid"], json!(pid), "{st}");
         assert_eq!(st["state"]["ociVersion"], "1.3.0", "{st}");
         assert_eq!(st["state"]["id"], json!(id), "{st}");
-        assert_eq!(st["state"]["pid"], json!(pid), "{st}");
+        assert_eq!(st["state"]["pid"], json!(init_pid), "{st}");
         assert_eq!(st["state"]["status"], status, "{st}");
         assert_eq!(st["state"]["bundle"], json!(env.bundle_path()), "{st}");
         assert_eq!(st["state"]["annotations"]["k13"], "v", "{st}");

@@ -14,6 +14,8 @@ pub struct Finish<'a> {
     pub listen_fds: i32,
     /// The container's state, for a seccomp NOTIFY listener.
     pub state: serde_json::Value,
+    /// This process's pid as the host sees it, for the seccomp agent.
+    pub host_pid: i32,
     /// The connection to the seccomp agent, made while listenerPath was still in view.
     pub agent: Option<std::os::unix::net::UnixStream>,
     /// linux.personality and linux.memoryPolicy: the container's, for init and exec alike.
@@ -23,7 +25,8 @@ pub struct Finish<'a> {
 
 pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible> {
     let process = f.process;
-    let (f_seccomp, f_state, f_agent) = (f.seccomp, f.state.clone(), f.agent.as_ref());
+    let (f_seccomp, f_state, f_agent, f_pid) =
+        (f.seccomp, f.state.clone(), f.agent.as_ref(), f.host_pid);
     // The seccomp filter is compiled now, so that a bad profile fails create.
     let seccomp = f.seccomp.map(crate::linux::seccomp::compile).transpose()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -124,6 +127,7 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
                 agent,
                 s.listener_metadata().as_deref(),
                 listener.as_fd(),
+                f_pid,
                 &f_state,
             )?;
         }

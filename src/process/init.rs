@@ -250,6 +250,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         cwd: &cwd,
         listen_fds: ctx.listen_fds,
         state: hooks::state_value(ctx.id, "creating", host_pid.get(), ctx.bundle, &annotations),
+        host_pid: host_pid.get(),
         agent,
         personality: linux.and_then(|l| l.personality().as_ref()),
         memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),

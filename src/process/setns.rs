@@ -153,10 +153,11 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         state: crate::linux::hooks::state_value(
             ctx.id,
             "running",
-            own_pid,
+            ctx.init_pid,
             ctx.bundle,
             &ctx.annotations,
         ),
+        host_pid: own_pid,
         agent,
         personality: ctx.personality,
         memory_policy: ctx.memory_policy,
