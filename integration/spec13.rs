@@ -305,6 +305,18 @@ fn pids_limit_zero_means_zero() {
         .or_else(|| Some(v2_dir(&id)))
         .unwrap();
     assert_eq!(read_trimmed(dir.join("pids.max")), "0");
+    // update: a "pids" without "limit" changes nothing, 0 is 0, -1 is max.
+    let rf = env.bundle.path().join("r.json");
+    for (json, want) in [
+        (r#"{"pids":{"limit":10}}"#, "10"),
+        (r#"{"pids":{}}"#, "10"),
+        (r#"{"pids":{"limit":0}}"#, "0"),
+        (r#"{"pids":{"limit":-1}}"#, "max"),
+    ] {
+        std::fs::write(&rf, json).unwrap();
+        env.ok(&["update", "-r", rf.to_str().unwrap(), &id]);
+        assert_eq!(read_trimmed(dir.join("pids.max")), want, "{json}");
+    }
     env.ok(&["delete", "--force", &id]);
 }
 

@@ -1,6 +1,6 @@
 //! Loading and validating config.json (oci-spec types; no second config model).
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,19 @@ fn drop_pids_without_limit(data: &[u8], spec: &mut Spec) {
             r.set_pids(None);
         }
     }
+}
+
+/// `linux.resources` as `coop update --resources` and `--sandbox-resources` read it: a
+/// `"pids"` without `"limit"` sets nothing (oci-spec would read it as a limit of 0).
+pub fn parse_resources(data: &[u8]) -> Result<LinuxResources> {
+    let mut r: LinuxResources = serde_json::from_slice(data)?;
+    if r.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        let raw: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+        if raw.pointer("/pids/limit").is_none_or(|v| v.is_null()) {
+            r.set_pids(None);
+        }
+    }
+    Ok(r)
 }
 
 /// `ociVersion`: SemVer 2.0.0, major 1, from 1.0.0 up to the version coop implements.
@@ -299,6 +312,14 @@ mod tests {
         assert_eq!(pids(serde_json::json!({"pids":{"limit":0}})), Some(0));
         assert_eq!(pids(serde_json::json!({"pids":{}})), None);
         assert_eq!(pids(serde_json::json!({"pids":{"limit":-1}})), Some(-1));
+        let r = |s: &str| {
+            parse_resources(s.as_bytes())
+                .unwrap()
+                .pids()
+                .map(|p| p.limit())
+        };
+        assert_eq!(r(r#"{"pids":{}}"#), None);
+        assert_eq!(r(r#"{"pids":{"limit":0}}"#), Some(0));
     }
 
     #[test]

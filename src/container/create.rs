@@ -183,7 +183,7 @@ fn create_locked(
         sb.create()?;
         if let Some(f) = &o.sandbox_resources {
             let data = std::fs::read(f).with_context(|| format!("read {}", f.display()))?;
-            let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&data)
+            let r = crate::spec::parse_resources(&data)
                 .with_context(|| format!("invalid resources in {}", f.display()))?;
             sb.apply(&r).context("apply --sandbox-resources")?;
         }
