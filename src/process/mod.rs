@@ -248,25 +248,22 @@ pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Resul
         }
         None => None,
     };
-    let forked = clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
-    if let (Some(s), Ok(Forked::Parent { .. }) | Err(_)) = (&saved, &forked) {
-        crate::linux::sched::restore_affinity(s);
+    // The kernel may refuse to clone into the cgroup: join it through cgroup.procs then.
+    let forked = match clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd())) {
+        Err(_) if cg_fd.is_some() => clone3(0, None).map(|f| (f, false)),
+        r => r.map(|f| (f, cg_fd.is_some())),
+    };
+    if let Some(s) = &saved {
+        if !matches!(forked, Ok((Forked::Child, _))) {
+            crate::linux::sched::restore_affinity(s);
+        }
     }
-    let (pid, pidfd, in_unified) = match forked {
-        Ok(Forked::Child) => {
+    let (pid, pidfd, in_unified) = match forked.context("clone3")? {
+        (Forked::Child, _) => {
             drop(parent);
             setns::main(ctx, child)
         }
-        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd, cg_fd.is_some()),
-        // The kernel may refuse to clone into the cgroup: join it through cgroup.procs.
-        Err(_) if cg_fd.is_some() => match clone3(0, None).context("clone3")? {
-            Forked::Child => {
-                drop(parent);
-                setns::main(ctx, child)
-            }
-            Forked::Parent { pid, pidfd } => (pid, pidfd, false),
-        },
-        Err(e) => return Err(e).context("clone3"),
+        (Forked::Parent { pid, pidfd }, in_unified) => (pid, pidfd, in_unified),
     };
     drop(child);
     let mut st = State {
