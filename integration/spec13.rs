@@ -149,6 +149,12 @@ fn exec_cpu_affinity_final_is_applied() {
     std::fs::write(&pf, proc.to_string()).unwrap();
     let out = env.ok(&["exec", "--process", pf.to_str().unwrap(), &id]);
     assert_eq!(status_field(&out, "Cpus_allowed_list"), last.to_string());
+    // `initial` alone: the process keeps it (the kernel does not change it on the cgroup join).
+    let proc = json!({"args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/",
+        "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"initial": last.to_string()}});
+    std::fs::write(&pf, proc.to_string()).unwrap();
+    let out = env.ok(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    assert_eq!(status_field(&out, "Cpus_allowed_list"), last.to_string());
     // coop's own affinity is untouched by `initial`: a plain exec runs anywhere.
     let out = env.ok(&[
         "exec",
