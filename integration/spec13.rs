@@ -101,6 +101,14 @@ fn personality_linux32_shows_i686() {
     });
     assert!(ok, "{err}");
     assert_eq!(out.trim(), std::env::consts::ARCH);
+    // An exec gets the container's personality too.
+    let env = Env::new(&["sleep", "60"], |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"})
+    });
+    let id = unique("s13pers");
+    env.ok(&["run", "-d", "-b", env.bundle_path(), &id]);
+    assert_eq!(env.ok(&["exec", &id, "uname", "-m"]).trim(), "i686");
+    env.ok(&["delete", "--force", &id]);
     refused(
         |c| c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
         "linux.personality.flags",
