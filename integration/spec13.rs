@@ -591,6 +591,8 @@ fn features_match_what_create_accepts() {
     assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
     assert_eq!(f["linux"]["netDevices"]["enabled"], true);
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+    let resctrl = std::path::Path::new("/sys/fs/resctrl/schemata").exists();
+    assert_eq!(f["linux"]["intelRdt"]["enabled"], resctrl);
     assert!(f["annotations"]["dev.coop.version"].is_string());
     let caps = f["linux"]["capabilities"].as_array().unwrap();
     let last: usize = read_trimmed("/proc/sys/kernel/cap_last_cap")

@@ -139,11 +139,11 @@ fn validate_linux_13(spec: &Spec) -> Result<()> {
     if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         crate::linux::netdev::validate(spec)?;
     }
-    if l.intel_rdt().is_some() {
-        if !std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+    if let Some(rdt) = l.intel_rdt() {
+        crate::linux::intelrdt::validate(rdt)?;
+        if !crate::linux::intelrdt::mounted(std::path::Path::new(crate::linux::intelrdt::RESCTRL)) {
             bail!("config.json: \"linux.intelRdt\" needs the resctrl filesystem, which is not mounted at /sys/fs/resctrl on this host");
         }
-        bail!("config.json: \"linux.intelRdt\" is not supported by coop yet");
     }
     Ok(())
 }

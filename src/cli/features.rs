@@ -46,6 +46,8 @@ fn linux() -> Value {
         .into_iter()
         .collect();
     caps.sort_by_key(|c| c.index());
+    let rdt =
+        crate::linux::intelrdt::mounted(std::path::Path::new(crate::linux::intelrdt::RESCTRL));
     json!({
         "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
         "capabilities": caps.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
@@ -60,8 +62,8 @@ fn linux() -> Value {
         },
         "apparmor": {"enabled": crate::linux::lsm::apparmor_enabled()},
         "selinux": {"enabled": crate::linux::lsm::selinux_enabled()},
-        // coop does not implement linux.intelRdt yet (a config asking for it is refused).
-        "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
+        // linux.intelRdt needs resctrl: enabled where it is mounted.
+        "intelRdt": {"enabled": rdt, "schemata": rdt, "monitoring": rdt},
         "memoryPolicy": {
             "modes": names([M::MpolDefault, M::MpolBind, M::MpolInterleave,
                 M::MpolWeightedInterleave, M::MpolPreferred, M::MpolPreferredMany, M::MpolLocal]),

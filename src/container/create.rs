@@ -160,6 +160,10 @@ impl Cleanup {
             if let Some(sb) = &c.meta.sandbox_cgroup {
                 let _ = cgroups::manager(sb.clone()).destroy();
             }
+            if let Ok(spec) = c.spec() {
+                let root = std::path::Path::new(crate::linux::intelrdt::RESCTRL);
+                let _ = crate::linux::intelrdt::remove(root, &spec, c.id());
+            }
             let _ = c.locked.remove();
         }
     }

@@ -88,6 +88,12 @@ pub fn destroy(c: Container) -> Result<()> {
             }
         }
     }
+    if let Some(s) = &spec {
+        let root = std::path::Path::new(crate::linux::intelrdt::RESCTRL);
+        if let Err(e) = crate::linux::intelrdt::remove(root, s, c.id()) {
+            log::warn!("linux.intelRdt: {}", crate::error::render(&e));
+        }
+    }
     let cg = cgroups::manager(c.meta.cgroup.clone());
     // Processes may outlive init (no pid namespace, or a member whose sandbox died).
     let _ = cg.kill_all(libc::SIGKILL);

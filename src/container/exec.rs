@@ -58,6 +58,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
             .collect(),
         personality: linux.and_then(|l| l.personality().as_ref()),
         memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),
+        intel_rdt: linux.and_then(|l| l.intel_rdt().as_ref()),
     };
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.

@@ -5,6 +5,7 @@ pub mod fds;
 pub mod hooks;
 pub mod hooksd;
 pub mod idmap;
+pub mod intelrdt;
 pub mod lsm;
 pub mod mempolicy;
 pub mod mount;

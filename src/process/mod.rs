@@ -168,6 +168,15 @@ fn handshake(
     cgroup
         .add_task(pid, in_unified)
         .context("join the container's cgroup")?;
+    // linux.intelRdt: the first task; init and its children inherit the group.
+    if let Some(rdt) = linux.and_then(|l| l.intel_rdt().as_ref()) {
+        crate::linux::intelrdt::apply(
+            Path::new(crate::linux::intelrdt::RESCTRL),
+            rdt,
+            ctx.id,
+            pid,
+        )?;
+    }
     chan.send(&Message::Go).context("start container init")?;
     let mut console = None;
     let mut pidfd = None;
@@ -275,6 +284,14 @@ pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Resul
         cgroup
             .add_task(pid, in_unified)
             .context("join the container's cgroup")?;
+        if let Some(rdt) = ctx.intel_rdt {
+            crate::linux::intelrdt::join(
+                Path::new(crate::linux::intelrdt::RESCTRL),
+                rdt,
+                ctx.id,
+                pid,
+            )?;
+        }
         parent.send(&Message::Go)?;
         let (mut proc_pid, mut proc_fd, mut console, mut ready) = (pid, None, None, false);
         loop {

@@ -26,6 +26,7 @@ pub struct ExecContext<'a> {
     pub annotations: std::collections::BTreeMap<String, String>,
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    pub intel_rdt: Option<&'a oci_spec::runtime::LinuxIntelRdt>,
 }
 
 /// Namespaces in join order: user first (it grants the rights to join the others), mount
