@@ -326,6 +326,12 @@ pub fn move_in(spec: &Spec, netns: &std::path::Path) -> Result<()> {
     if devs.is_empty() {
         return Ok(());
     }
+    // All must exist before any moves: a half-done move would leave a device behind.
+    for (hname, _) in &devs {
+        if index_of(hname).is_none() {
+            bail!("linux.netDevices.{hname}: no network interface {hname:?} on the host");
+        }
+    }
     let ns = open_ns(netns)?;
     let mut host = Netlink::open()?;
     for (hname, cname) in devs {
