@@ -15,4 +15,5 @@ mod lifecycle;
 mod sandbox;
 mod selfexe;
 mod setup;
+mod spec13;
 mod validation;

@@ -1,6 +1,6 @@
 //! Loading and validating config.json (oci-spec types; no second config model).
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -16,13 +16,137 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 /// (`process.capabilities.bounding[0]: unknown variant ...`).
 pub fn parse(data: &[u8]) -> Result<Spec> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         // The root's path is "." (a syntax error): serde's message says where.
         match e.path().to_string() {
-            p if p == "." => e.into_inner().into(),
+            p if p == "." => anyhow::Error::from(e.into_inner()),
             p => anyhow::anyhow!("{p}: {}", e.into_inner()),
         }
-    })
+    })?;
+    drop_pids_without_limit(data, &mut spec);
+    Ok(spec)
+}
+
+/// runtime-spec 1.3: `pids.limit` is optional and 0 is a real limit of 0. oci-spec reads a
+/// missing limit as 0, so a `"pids"` without `"limit"` is dropped here (no pids limit).
+fn drop_pids_without_limit(data: &[u8], spec: &mut Spec) {
+    let zero = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    if !zero {
+        return;
+    }
+    let raw: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+    if raw
+        .pointer("/linux/resources/pids/limit")
+        .is_none_or(|v| v.is_null())
+    {
+        if let Some(r) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.resources_mut().as_mut())
+        {
+            r.set_pids(None);
+        }
+    }
+}
+
+/// `linux.resources` as `coop update --resources` and `--sandbox-resources` read it: a
+/// `"pids"` without `"limit"` sets nothing (oci-spec would read it as a limit of 0).
+pub fn parse_resources(data: &[u8]) -> Result<LinuxResources> {
+    let mut r: LinuxResources = serde_json::from_slice(data)?;
+    if r.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        let raw: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+        if raw.pointer("/pids/limit").is_none_or(|v| v.is_null()) {
+            r.set_pids(None);
+        }
+    }
+    Ok(r)
+}
+
+/// `ociVersion`: SemVer 2.0.0, major 1, from 1.0.0 up to the version coop implements.
+pub fn check_version(v: &str) -> Result<()> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0')))
+        .then(|| s.parse().ok())
+        .flatten()
+    };
+    let nums: Option<Vec<u64>> = parts.iter().map(|p| num(p)).collect();
+    let Some(nums) = nums.filter(|n| n.len() == 3) else {
+        bail!("\"ociVersion\" {v:?} is not a SemVer version (such as \"1.3.0\")");
+    };
+    let max: Vec<u64> = crate::cli::SPEC_VERSION
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if nums[0] != 1 {
+        bail!(
+            "\"ociVersion\" {v:?}: major version {} is not supported (coop implements 1.0.0 to {})",
+            nums[0],
+            crate::cli::SPEC_VERSION
+        );
+    }
+    if nums[1] > max[1] {
+        bail!(
+            "\"ociVersion\" {v:?} is newer than the runtime-spec coop implements ({})",
+            crate::cli::SPEC_VERSION
+        );
+    }
+    Ok(())
+}
+
+/// runtime-spec 1.3 process fields (config.json's or exec's), each naming the field.
+fn validate_process_13(p: &Process) -> Result<()> {
+    if let Some(io) = p.io_priority() {
+        crate::linux::sched::validate_ioprio(io)?;
+    }
+    if let Some(s) = p.scheduler() {
+        crate::linux::sched::validate_scheduler(s)?;
+    }
+    if let Some(a) = p.exec_cpu_affinity() {
+        if let Some(i) = a.initial().as_deref().filter(|s| !s.is_empty()) {
+            crate::linux::sched::parse_cpus("process.execCPUAffinity.initial", i)?;
+        }
+        if let Some(f) = a.cpu_affinity_final().as_deref().filter(|s| !s.is_empty()) {
+            crate::linux::sched::parse_cpus("process.execCPUAffinity.final", f)?;
+        }
+    }
+    Ok(())
+}
+
+/// runtime-spec 1.3 Linux fields: each is applied by coop or refused here, never ignored.
+fn validate_linux_13(spec: &Spec) -> Result<()> {
+    crate::linux::idmap::validate(spec)?;
+    let Some(l) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let memory = l.resources().as_ref().and_then(|r| r.memory().as_ref());
+    if memory.and_then(|m| m.use_hierarchy()) == Some(false) {
+        bail!("\"linux.resources.memory.useHierarchy\" false is not possible: the kernel's memory hierarchy is always on");
+    }
+    if let Some(p) = l.personality() {
+        crate::linux::personality::validate(p)?;
+    }
+    if let Some(m) = l.memory_policy() {
+        crate::linux::mempolicy::validate(m)?;
+    }
+    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        crate::linux::netdev::validate(spec)?;
+    }
+    if let Some(rdt) = l.intel_rdt() {
+        crate::linux::intelrdt::validate(rdt)?;
+        if !crate::linux::intelrdt::mounted(std::path::Path::new(crate::linux::intelrdt::RESCTRL)) {
+            bail!("\"linux.intelRdt\" needs the resctrl filesystem, which is not mounted at /sys/fs/resctrl on this host");
+        }
+    }
+    Ok(())
 }
 
 /// The rootfs directory: root.path, relative to the bundle unless absolute.
@@ -106,7 +230,7 @@ pub fn validate_process(p: &Process) -> Result<()> {
             );
         }
     }
-    Ok(())
+    validate_process_13(p)
 }
 
 fn no_nul(field: &str, value: &str) -> Result<()> {
@@ -127,6 +251,8 @@ fn check(spec: &Spec) -> Result<()> {
     if spec.version().is_empty() {
         bail!("\"ociVersion\" is missing");
     }
+    check_version(spec.version())?;
+    validate_linux_13(spec)?;
     if let Some(p) = spec.process() {
         validate_process(p)?;
     }
@@ -321,6 +447,32 @@ mod tests {
     }
 
     #[test]
+    fn versions_and_pids_limit() {
+        for ok in ["1.0.0", "1.0.2-dev", "1.2.1", "1.3.0", "1.3.7+x"] {
+            check_version(ok).unwrap();
+        }
+        let pids = |patch: serde_json::Value| {
+            let s = with(|v| v["linux"]["resources"] = patch.clone()).unwrap();
+            s.linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.pids().as_ref())
+                .map(|p| p.limit())
+        };
+        assert_eq!(pids(serde_json::json!({"pids":{"limit":0}})), Some(0));
+        assert_eq!(pids(serde_json::json!({"pids":{}})), None);
+        assert_eq!(pids(serde_json::json!({"pids":{"limit":-1}})), Some(-1));
+        let r = |s: &str| {
+            parse_resources(s.as_bytes())
+                .unwrap()
+                .pids()
+                .map(|p| p.limit())
+        };
+        assert_eq!(r(r#"{"pids":{}}"#), None);
+        assert_eq!(r(r#"{"pids":{"limit":0}}"#), Some(0));
+    }
+
+    #[test]
     fn json_error_has_position() {
         let err = parse(b"{\n \"ociVersion\": 1,,\n}").unwrap_err();
         assert!(err.to_string().contains("line 2 column"), "{err}");
@@ -394,6 +546,70 @@ mod tests {
                 Box::new(|v| {
                     v["linux"]["seccomp"] = serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW",
                         "architectures":["SCMP_ARCH_VAX"]})
+                }),
+            ),
+            (
+                "\"ociVersion\" \"1.3\" is not a SemVer version",
+                Box::new(|v| v["ociVersion"] = "1.3".into()),
+            ),
+            (
+                "major version 2 is not supported",
+                Box::new(|v| v["ociVersion"] = "2.0.0".into()),
+            ),
+            (
+                "newer than the runtime-spec coop implements",
+                Box::new(|v| v["ociVersion"] = "1.4.0".into()),
+            ),
+            (
+                "process.ioPriority.priority 9 is out of range",
+                Box::new(|v| {
+                    v["process"]["ioPriority"] =
+                        serde_json::json!({"class":"IOPRIO_CLASS_BE","priority":9})
+                }),
+            ),
+            (
+                "process.scheduler.nice 40",
+                Box::new(|v| {
+                    v["process"]["scheduler"] =
+                        serde_json::json!({"policy":"SCHED_OTHER","nice":40})
+                }),
+            ),
+            (
+                "process.execCPUAffinity.initial: invalid range",
+                Box::new(|v| {
+                    v["process"]["execCPUAffinity"] = serde_json::json!({"initial":"3-1"})
+                }),
+            ),
+            (
+                "linux.personality.flags",
+                Box::new(|v| {
+                    v["linux"]["personality"] =
+                        serde_json::json!({"domain":"LINUX","flags":["ADDR_NO_RANDOMIZE"]})
+                }),
+            ),
+            (
+                "linux.memoryPolicy: mode MPOL_BIND needs \"nodes\"",
+                Box::new(|v| v["linux"]["memoryPolicy"] = serde_json::json!({"mode":"MPOL_BIND"})),
+            ),
+            (
+                "\"linux.netDevices\" needs a network namespace",
+                Box::new(|v| v["linux"]["netDevices"] = serde_json::json!({"eth0":{}})),
+            ),
+            (
+                "\"linux.intelRdt\"",
+                Box::new(|v| v["linux"]["intelRdt"] = serde_json::json!({"closID":"x"})),
+            ),
+            (
+                "useHierarchy\" false is not possible",
+                Box::new(|v| {
+                    v["linux"]["resources"] = serde_json::json!({"memory":{"useHierarchy":false}})
+                }),
+            ),
+            (
+                "mounts[0] (/m): needs uidMappings and gidMappings",
+                Box::new(|v| {
+                    v["mounts"] = serde_json::json!([{"destination":"/m","type":"bind","source":"/tmp",
+                        "options":["bind","idmap"]}])
                 }),
             ),
             (

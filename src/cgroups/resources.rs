@@ -203,9 +203,17 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     for h in r.hugepage_limits().iter().flatten() {
+        let size = page_size(h.page_size())?;
+        // Reservation limits first where the kernel has them (runtime-spec 1.1+, as runc).
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.limit_in_bytes", page_size(h.page_size())?),
+            format!("hugetlb.{size}.rsvd.limit_in_bytes"),
+            h.limit(),
+            "hugepage limit",
+        ));
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.limit_in_bytes"),
             h.limit(),
             "hugepage limit",
         ));
@@ -228,6 +236,11 @@ pub fn v1(r: &LinuxResources) -> Result<Vec<Write>> {
         bail!("\"unified\" resources need cgroup v2, and this host uses cgroup v1");
     }
     Ok(out)
+}
+
+/// A reservation limit (hugetlb.*.rsvd.*): written only where the kernel has the file.
+pub fn is_optional(file: &str) -> bool {
+    file.contains(".rsvd.")
 }
 
 /// The device rules a container gets, as runc makes them: the config's own
@@ -339,8 +352,9 @@ fn cpuset_and_pids(r: &LinuxResources, out: &mut Vec<Write>) {
         }
     }
     if let Some(p) = r.pids() {
-        let max = if p.limit() <= 0 { -1 } else { p.limit() };
-        out.push(w("pids", "pids.max", limit(max), "pids limit"));
+        // runtime-spec 1.3: 0 is a limit of 0 and -1 (any negative) is "max"; a "pids" without
+        // "limit" is dropped by spec::parse.
+        out.push(w("pids", "pids.max", limit(p.limit()), "pids limit"));
     }
 }
 
@@ -455,6 +469,14 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
     }
     cpuset_and_pids(r, &mut out);
     if let Some(b) = r.block_io() {
+        if b.leaf_weight().is_some()
+            || b.weight_device()
+                .iter()
+                .flatten()
+                .any(|d| d.leaf_weight().is_some())
+        {
+            log::warn!("blkio leafWeight has no cgroup v2 equivalent: ignored");
+        }
         if let Some(v) = b.weight() {
             out.push(w(
                 "io",
@@ -491,9 +513,16 @@ pub fn v2(r: &LinuxResources) -> Result<Vec<Write>> {
         }
     }
     for h in r.hugepage_limits().iter().flatten() {
+        let size = page_size(h.page_size())?;
         out.push(w(
             "hugetlb",
-            format!("hugetlb.{}.max", page_size(h.page_size())?),
+            format!("hugetlb.{size}.rsvd.max"),
+            h.limit(),
+            "hugepage limit",
+        ));
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.max"),
             h.limit(),
             "hugepage limit",
         ));
@@ -624,6 +653,7 @@ mod tests {
                 ("pids.max", "64"),
                 ("blkio.weight", "500"),
                 ("blkio.throttle.read_bps_device", "8:0 1048576"),
+                ("hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
                 ("hugetlb.2MB.limit_in_bytes", "4194304"),
             ])
         );
@@ -634,7 +664,7 @@ mod tests {
         assert_eq!(v1(&fifo).unwrap().len(), 1);
         assert_eq!(
             files(&v1(&res(r#"{"pids":{"limit":0}}"#)).unwrap()),
-            pairs(&[("pids.max", "max")])
+            pairs(&[("pids.max", "0")])
         );
     }
 
@@ -690,7 +720,10 @@ mod tests {
             assert!(v1(&r).is_err(), "{bad}");
         }
         let r = res(r#"{"hugepageLimits":[{"pageSize":"1GB","limit":0}]}"#);
-        assert_eq!(files(&v2(&r).unwrap()), pairs(&[("hugetlb.1GB.max", "0")]));
+        assert_eq!(
+            files(&v2(&r).unwrap()),
+            pairs(&[("hugetlb.1GB.rsvd.max", "0"), ("hugetlb.1GB.max", "0")])
+        );
         for bad in ["memory.max/../../../x", "../memory.max", ".memory.max"] {
             let r = res(&format!(r#"{{"unified":{{"{bad}":"1"}}}}"#));
             let e = v2(&r).unwrap_err().to_string();

@@ -136,6 +136,9 @@ impl CgroupManager for Manager {
                         w.controller
                     )
                 })?;
+            if super::resources::is_optional(&w.file) && !dir.join(&w.file).exists() {
+                continue;
+            }
             plan.push((dir.as_path(), w.file.as_str(), w.value.as_str()));
         }
         fs::write_all_or_restore(&plan)?;

@@ -143,6 +143,9 @@ impl CgroupManager for Manager {
         }
         let plan: Vec<(&Path, &str, &str)> = writes
             .iter()
+            .filter(|w| {
+                !super::resources::is_optional(&w.file) || self.dir().join(&w.file).exists()
+            })
             .map(|w| (self.dir(), w.file.as_str(), w.value.as_str()))
             .collect();
         fs::write_all_or_restore(&plan)?;

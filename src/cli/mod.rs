@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const SPEC_VERSION: &str = "1.2.1";
+pub const SPEC_VERSION: &str = "1.3.0";
 
 #[derive(Debug, Parser)]
 #[command(

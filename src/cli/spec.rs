@@ -34,7 +34,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
 
 /// The same defaults `runc spec` writes.
 const DEFAULT: &str = r#"{
-  "ociVersion": "1.2.1",
+  "ociVersion": "1.3.0",
   "process": {
     "terminal": true,
     "user": {"uid": 0, "gid": 0},

@@ -40,11 +40,12 @@ pub fn resources(a: &Args) -> Result<LinuxResources> {
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("read resources from stdin")?;
-            serde_json::from_str(&s).context("invalid resources on stdin")?
+            crate::spec::parse_resources(s.as_bytes()).context("invalid resources on stdin")?
         }
         Some(f) => {
             let data = std::fs::read(f).with_context(|| format!("read {f}"))?;
-            serde_json::from_slice(&data).with_context(|| format!("invalid resources in {f}"))?
+            crate::spec::parse_resources(&data)
+                .with_context(|| format!("invalid resources in {f}"))?
         }
         None => LinuxResources::default(),
     };

@@ -169,6 +169,10 @@ impl Cleanup {
             if let Some(sb) = &c.meta.sandbox_cgroup {
                 let _ = cgroups::manager(sb.clone()).destroy();
             }
+            if let Ok(spec) = c.spec() {
+                let root = std::path::Path::new(crate::linux::intelrdt::RESCTRL);
+                let _ = crate::linux::intelrdt::remove(root, &spec, c.id());
+            }
             let _ = c.locked.remove();
         }
     }
@@ -192,7 +196,7 @@ fn create_locked(
         sb.create()?;
         if let Some(f) = &o.sandbox_resources {
             let data = std::fs::read(f).with_context(|| format!("read {}", f.display()))?;
-            let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&data)
+            let r = crate::spec::parse_resources(&data)
                 .with_context(|| format!("invalid resources in {}", f.display()))?;
             sb.apply(&r).context("apply --sandbox-resources")?;
         }
@@ -232,7 +236,13 @@ fn create_locked(
             log::warn!("root.readonly has no effect without a mount namespace (as with runc)");
         }
     }
+    // Idmapped mounts are made here, with the host's privileges; init inherits them.
+    let idmapped = crate::linux::idmap::prepare(spec, bundle)?;
     let ctx = InitContext {
+        idmap_fds: idmapped
+            .iter()
+            .map(|(i, fd)| (*i, std::os::fd::AsRawFd::as_raw_fd(fd)))
+            .collect(),
         id: &o.id,
         spec,
         bundle,
@@ -246,6 +256,7 @@ fn create_locked(
         cgroup_dirs: cgroup_mount_dirs(cg.paths()),
     };
     let spawned = process::spawn(&ctx, cg)?;
+    drop(idmapped);
     let (pid, console) = (spawned.pid, spawned.console);
     cleanup.pidfd = Some(spawned.pidfd);
     let console = match (&o.console_socket, console) {

@@ -71,6 +71,29 @@ pub fn destroy(c: Container) -> Result<()> {
     if shares_mount_ns {
         crate::linux::rootfs::unmount_below(&c.meta.rootfs)?;
     }
+    // linux.netDevices in a network namespace joined by path outlive the container: back
+    // to the host with their host names (a new namespace took them along when it died).
+    if let Some(s) = &spec {
+        let joined = s
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+            .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+            .and_then(|n| n.path().clone());
+        if let Some(ns) = joined.filter(|p| p.exists()) {
+            if let Err(e) = crate::linux::netdev::move_out(s, &ns) {
+                log::warn!("{}", crate::error::render(&e));
+            }
+        }
+    }
+    if let Some(s) = &spec {
+        let root = std::path::Path::new(crate::linux::intelrdt::RESCTRL);
+        if let Err(e) = crate::linux::intelrdt::remove(root, s, c.id()) {
+            log::warn!("linux.intelRdt: {}", crate::error::render(&e));
+        }
+    }
     let cg = cgroups::manager(c.meta.cgroup.clone());
     // Processes may outlive init (no pid namespace, or a member whose sandbox died).
     let _ = cg.kill_all(libc::SIGKILL);

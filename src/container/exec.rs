@@ -43,11 +43,25 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let cg = cgroups::manager(c.meta.cgroup.clone());
+    crate::spec::validate_process(&o.process)?;
+    let linux = spec.linux().as_ref();
+    let bundle = c.meta.bundle.clone();
     let ctx = ExecContext {
         init_pid: c.meta.pid,
         process: &o.process,
         seccomp: seccomp.as_ref(),
         preserve_fds: o.preserve_fds,
+        id: &o.id,
+        bundle: &bundle,
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        personality: linux.and_then(|l| l.personality().as_ref()),
+        memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),
+        intel_rdt: linux.and_then(|l| l.intel_rdt().as_ref()),
     };
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.

@@ -9,6 +9,38 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The container's state as runtime-spec's state.md defines it: what every hook reads on
+/// stdin and what the seccomp agent gets, built only here.
+#[derive(serde::Serialize)]
+struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'a str,
+    id: &'a str,
+    status: &'a str,
+    pid: i32,
+    bundle: &'a Path,
+    annotations: &'a BTreeMap<String, String>,
+}
+
+/// The state as JSON (for the seccomp agent).
+pub fn state_value(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    serde_json::to_value(OciState {
+        oci_version: crate::cli::SPEC_VERSION,
+        id,
+        status,
+        pid,
+        bundle,
+        annotations,
+    })
+    .unwrap_or_default()
+}
+
 /// The state a hook reads on stdin.
 pub fn state(
     id: &str,
@@ -17,15 +49,7 @@ pub fn state(
     bundle: &Path,
     annotations: &BTreeMap<String, String>,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": "1.2.1",
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations,
-    }))
-    .unwrap_or_default()
+    serde_json::to_vec(&state_value(id, status, pid, bundle, annotations)).unwrap_or_default()
 }
 
 /// Run `hooks` in order; the first failure stops and is the error.

@@ -77,6 +77,8 @@ pub enum Meaning {
     RecClear(u64),
     /// `tmpcopyup`: copy the directory's content into the tmpfs mounted over it.
     TmpCopyUp,
+    /// `idmap`/`ridmap`: the mount is made id-mapped by linux/idmap.rs; nothing for mount(2).
+    Idmap,
     /// A word that is refused, with the reason.
     Refused(&'static str),
 }
@@ -99,7 +101,7 @@ pub static OPTIONS: &[(&str, Meaning)] = &[
     ("diratime", Clear(MsFlags::MS_NODIRATIME)),
     ("dirsync", Set(MsFlags::MS_DIRSYNC)),
     ("exec", Clear(MsFlags::MS_NOEXEC)),
-    ("idmap", Refused("id-mapped mounts are not supported")),
+    ("idmap", Idmap),
     ("iversion", Set(MsFlags::MS_I_VERSION)),
     ("lazytime", Set(MsFlags::MS_LAZYTIME)),
     ("loud", Clear(MsFlags::MS_SILENT)),
@@ -123,7 +125,7 @@ pub static OPTIONS: &[(&str, Meaning)] = &[
     ("relatime", Set(MsFlags::MS_RELATIME)),
     ("remount", Set(MsFlags::MS_REMOUNT)),
     ("rexec", RecClear(MOUNT_ATTR_NOEXEC)),
-    ("ridmap", Refused("id-mapped mounts are not supported")),
+    ("ridmap", Idmap),
     ("rnoatime", RecSet(MOUNT_ATTR_NOATIME)),
     ("rnodev", RecSet(MOUNT_ATTR_NODEV)),
     ("rnodiratime", RecSet(MOUNT_ATTR_NODIRATIME)),
@@ -221,6 +223,7 @@ pub fn parse(opts: &[String]) -> Result<Options> {
                 o.rec_set &= !a;
             }
             Some(TmpCopyUp) => o.tmpcopyup = true,
+            Some(Idmap) => {}
             Some(Refused(why)) => bail!("mount option {word:?} is refused: {why}"),
         }
     }
@@ -307,7 +310,7 @@ mod tests {
             (o.rec_set, o.rec_clear),
             (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME)
         );
-        assert!(parse(&["idmap".to_string()]).is_err());
+        assert!(p(&["idmap", "ridmap"]).data.is_empty());
         assert_eq!(
             propagation_flag("rslave"),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
@@ -352,7 +355,7 @@ mod tests {
         // runc's rnorelatime clears MOUNT_ATTR_RELATIME (0): nothing.
         let o = p(&["rnorelatime"]);
         assert_eq!((o.rec_set, o.rec_clear), (0, 0));
-        for w in ["ratime", "rnostrictatime", "idmap", "ridmap"] {
+        for w in ["ratime", "rnostrictatime"] {
             let e = parse(&[w.to_string()]).unwrap_err().to_string();
             assert!(e.contains(&format!("{w:?} is refused")), "{e}");
         }

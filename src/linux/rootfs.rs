@@ -28,6 +28,8 @@ pub struct Config<'a> {
     pub mount_ns: bool,
     /// Runs after the mounts and devices, before pivot_root (the hooks' moment).
     pub before_pivot: &'a dyn Fn() -> Result<()>,
+    /// Idmapped mounts made by the parent: (index in mounts, detached mount fd).
+    pub idmap_fds: &'a [(usize, std::os::fd::RawFd)],
 }
 
 const NONE: Option<&str> = None;
@@ -62,7 +64,12 @@ pub fn prepare(cfg: &Config) -> Result<()> {
         .with_context(|| format!("open rootfs {}", cfg.rootfs.display()))?
         .into();
     let mounts = cfg.spec.mounts().clone().unwrap_or_default();
-    for m in &mounts {
+    for (i, m) in mounts.iter().enumerate() {
+        if let Some((_, fd)) = cfg.idmap_fds.iter().find(|(j, _)| *j == i) {
+            idmapped(cfg, &root, m, *fd)
+                .with_context(|| format!("mount {}", m.destination().display()))?;
+            continue;
+        }
         mount_one(cfg, &root, m).with_context(|| format!("mount {}", m.destination().display()))?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
@@ -255,6 +262,25 @@ fn finish(root: &OwnedFd, dest: &Path, o: &Options, remount: bool) -> Result<()>
         mount(NONE, path.as_str(), NONE, *p, NONE).context("set mount propagation")?;
     }
     Ok(())
+}
+
+/// An idmapped bind mount the parent made (linux/idmap.rs): attached at its destination,
+/// then the other options as for any bind.
+fn idmapped(cfg: &Config, root: &OwnedFd, m: &Mount, tree: std::os::fd::RawFd) -> Result<()> {
+    let o = opts::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let src = m.source().as_ref().context("bind mount has no source")?;
+    let src = if src.is_absolute() {
+        src.clone()
+    } else {
+        cfg.bundle.join(src)
+    };
+    let meta = std::fs::metadata(&src).with_context(|| format!("bind source {}", src.display()))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let dest = safepath::ensure(root, m.destination(), kind)?;
+    super::idmap::attach(tree, &dest)?;
+    // SAFETY: init owns this inherited fd and uses it only here.
+    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree) });
+    finish(root, m.destination(), &o, true)
 }
 
 fn bind(cfg: &Config, root: &OwnedFd, m: &Mount, o: &Options) -> Result<()> {

@@ -3,7 +3,7 @@
 use super::init::{environment, exec, lookup, refuse_own_binary, DEFAULT_PATH};
 use crate::linux::{capabilities, rlimits, user};
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxSeccomp, Process};
+use oci_spec::runtime::{LinuxMemoryPolicy, LinuxPersonality, LinuxSeccomp, Process};
 use std::convert::Infallible;
 use std::path::Path;
 
@@ -14,19 +14,37 @@ pub struct Finish<'a> {
     pub listen_fds: i32,
     /// The container's state, for a seccomp NOTIFY listener.
     pub state: serde_json::Value,
+    /// This process's pid as the host sees it, for the seccomp agent.
+    pub host_pid: i32,
     /// The connection to the seccomp agent, made while listenerPath was still in view.
     pub agent: Option<std::os::unix::net::UnixStream>,
+    /// linux.personality and linux.memoryPolicy: the container's, for init and exec alike.
+    pub personality: Option<&'a LinuxPersonality>,
+    pub memory_policy: Option<&'a LinuxMemoryPolicy>,
 }
 
 pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible> {
     let process = f.process;
-    let (f_seccomp, f_state, f_agent) = (f.seccomp, f.state.clone(), f.agent.as_ref());
+    let (f_seccomp, f_state, f_agent, f_pid) =
+        (f.seccomp, f.state.clone(), f.agent.as_ref(), f.host_pid);
     // The seccomp filter is compiled now, so that a bad profile fails create.
     let seccomp = f.seccomp.map(crate::linux::seccomp::compile).transpose()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, installing the filter needs CAP_SYS_ADMIN: the final capability
     // sets then wait until the filter is in (as runc does).
     let caps_after_seccomp = seccomp.is_some() && !nnp;
+
+    // 14b. Memory policy, I/O priority and scheduler while still privileged (realtime
+    //      policies and IOPRIO_CLASS_RT need CAP_SYS_NICE / CAP_SYS_ADMIN).
+    if let Some(m) = f.memory_policy {
+        crate::linux::mempolicy::apply(m)?;
+    }
+    if let Some(p) = process.io_priority() {
+        crate::linux::sched::set_ioprio(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        crate::linux::sched::set_scheduler(s)?;
+    }
 
     // 15. rlimits, before the user switch drops the right to set them.
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
@@ -81,6 +99,11 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
     //     process reports Ready.
     ready()?;
 
+    // 18b. The execution domain, after coop's own work (LINUX32 changes what uname says).
+    if let Some(p) = f.personality {
+        crate::linux::personality::apply(p)?;
+    }
+
     // 19. LSM labels for the exec, then (startContainer hooks and seccomp) as late as possible.
     crate::linux::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
@@ -104,6 +127,7 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
                 agent,
                 s.listener_metadata().as_deref(),
                 listener.as_fd(),
+                f_pid,
                 &f_state,
             )?;
         }

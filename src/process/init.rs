@@ -52,7 +52,9 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 2. Close every inherited fd but stdio, --preserve-fds/LISTEN_FDS and our channel: a
     //    runtime's fds (containerd's stray fd 3, the state lock) must not reach the container.
-    fds::close_inherited(ctx.preserve_fds, &[chan.raw_fd()])?;
+    let mut keep = vec![chan.raw_fd()];
+    keep.extend(ctx.idmap_fds.iter().map(|(_, fd)| *fd));
+    fds::close_inherited(ctx.preserve_fds, &keep)?;
 
     // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
     chan.expect(&Message::Go)?;
@@ -172,6 +174,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         cgroup_dirs: ctx.cgroup_dirs.clone(),
         new_cgroupns: plan.new_cgroup,
         mount_ns: plan.has(oci_spec::runtime::LinuxNamespaceType::Mount),
+        idmap_fds: &ctx.idmap_fds,
     })?;
 
     // 10. The working directory must exist in the new root (created as root, like runc).
@@ -244,9 +247,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         seccomp: linux.and_then(|l| l.seccomp().as_ref()),
         cwd: &cwd,
         listen_fds: ctx.listen_fds,
-        state: serde_json::json!({"ociVersion": spec.version(), "id": ctx.id, "status": "creating",
-            "pid": host_pid.get(), "bundle": ctx.bundle, "annotations": annotations}),
+        state: hooks::state_value(ctx.id, "creating", host_pid.get(), ctx.bundle, &annotations),
+        host_pid: host_pid.get(),
         agent,
+        personality: linux.and_then(|l| l.personality().as_ref()),
+        memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),
     };
     finish::run(&f, || {
         // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`;

@@ -33,6 +33,8 @@ pub struct InitContext<'a> {
     pub plan: Plan,
     /// The container's cgroup directories by their name under a `cgroup` mount.
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// Idmapped mounts made by the parent (linux/idmap.rs): (index in mounts, fd).
+    pub idmap_fds: Vec<(usize, std::os::fd::RawFd)>,
 }
 
 /// A container init that is set up and waits on exec.fifo.
@@ -171,6 +173,15 @@ fn handshake(
     cgroup
         .add_task(pid, in_unified)
         .context("join the container's cgroup")?;
+    // linux.intelRdt: the first task; init and its children inherit the group.
+    if let Some(rdt) = linux.and_then(|l| l.intel_rdt().as_ref()) {
+        crate::linux::intelrdt::apply(
+            Path::new(crate::linux::intelrdt::RESCTRL),
+            rdt,
+            ctx.id,
+            pid,
+        )?;
+    }
     chan.send(&Message::Go).context("start container init")?;
     let mut console = None;
     let mut pidfd = None;
@@ -222,7 +233,14 @@ fn handshake(
                 )?;
                 chan.send(&Message::HooksDone { pid: final_pid })?;
             }
-            Message::Ready => return Ok((final_pid, pidfd, console)),
+            Message::Ready => {
+                // linux.netDevices: init has its network namespace now (new or joined).
+                crate::linux::netdev::move_in(
+                    ctx.spec,
+                    Path::new(&format!("/proc/{final_pid}/ns/net")),
+                )?;
+                return Ok((final_pid, pidfd, console));
+            }
             Message::Error { msg } => bail!("{msg}"),
             other => bail!("unexpected message from container init: {other:?}"),
         }
@@ -233,21 +251,39 @@ fn handshake(
 pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Result<Spawned> {
     let (parent, child) = Channel::pair()?;
     let cg_fd = cgroup.clone_into_fd();
-    let (pid, pidfd, in_unified) = match clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd())) {
-        Ok(Forked::Child) => {
+    // execCPUAffinity.initial: the process starts on these CPUs, before it joins the
+    // container's cgroup (clone3 may put it there at birth: it inherits our affinity, which
+    // is ours again right after).
+    let initial = ctx
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .filter(|s| !s.is_empty());
+    let saved = match initial {
+        Some(list) => {
+            let saved = crate::linux::sched::get_affinity()?;
+            crate::linux::sched::set_affinity("process.execCPUAffinity.initial", 0, list)?;
+            Some(saved)
+        }
+        None => None,
+    };
+    // The kernel may refuse to clone into the cgroup: join it through cgroup.procs then.
+    let forked = match clone3(0, cg_fd.as_ref().map(|f| f.as_raw_fd())) {
+        Err(_) if cg_fd.is_some() => clone3(0, None).map(|f| (f, false)),
+        r => r.map(|f| (f, cg_fd.is_some())),
+    };
+    if let Some(s) = &saved {
+        if !matches!(forked, Ok((Forked::Child, _))) {
+            crate::linux::sched::restore_affinity(s);
+        }
+    }
+    let (pid, pidfd, in_unified) = match forked.context("clone3")? {
+        (Forked::Child, _) => {
             drop(parent);
             setns::main(ctx, child)
         }
-        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd, cg_fd.is_some()),
-        // The kernel may refuse to clone into the cgroup: join it through cgroup.procs.
-        Err(_) if cg_fd.is_some() => match clone3(0, None).context("clone3")? {
-            Forked::Child => {
-                drop(parent);
-                setns::main(ctx, child)
-            }
-            Forked::Parent { pid, pidfd } => (pid, pidfd, false),
-        },
-        Err(e) => return Err(e).context("clone3"),
+        (Forked::Parent { pid, pidfd }, in_unified) => (pid, pidfd, in_unified),
     };
     drop(child);
     let mut st = State {
@@ -259,6 +295,14 @@ pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Resul
         cgroup
             .add_task(pid, in_unified)
             .context("join the container's cgroup")?;
+        if let Some(rdt) = ctx.intel_rdt {
+            crate::linux::intelrdt::join(
+                Path::new(crate::linux::intelrdt::RESCTRL),
+                rdt,
+                ctx.id,
+                pid,
+            )?;
+        }
         parent.send(&Message::Go)?;
         let (mut proc_pid, mut proc_fd, mut console, mut ready) = (pid, None, None, false);
         loop {

@@ -20,6 +20,13 @@ pub struct ExecContext<'a> {
     pub process: &'a Process,
     pub seccomp: Option<&'a LinuxSeccomp>,
     pub preserve_fds: i32,
+    /// The container's id, bundle and annotations, for the seccomp agent's state.
+    pub id: &'a str,
+    pub bundle: &'a std::path::Path,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    pub intel_rdt: Option<&'a oci_spec::runtime::LinuxIntelRdt>,
 }
 
 /// Namespaces in join order: user first (it grants the rights to join the others), mount
@@ -67,6 +74,11 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         .map(crate::linux::seccomp::connect_listener)
         .transpose()?
         .flatten();
+    // The agent gets our pid as the host sees it: keep the host's /proc in view.
+    let host_proc = match agent {
+        Some(_) => Some(std::fs::File::open("/proc").context("open /proc")?),
+        None => None,
+    };
 
     // 4. Open the container's namespaces that differ from ours (all before joining any).
     let mut joins: Vec<(nix::sched::CloneFlags, OwnedFd)> = vec![];
@@ -102,6 +114,18 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         user::become_ns_root()?;
     }
 
+    // 6b. execCPUAffinity.final, now that we are in the container's cgroup (the initial
+    //     affinity was set before, by the parent, see spawn_exec).
+    if let Some(fin) = ctx
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(|s| !s.is_empty())
+    {
+        crate::linux::sched::set_affinity("process.execCPUAffinity.final", 0, fin)?;
+    }
+
     // 7. Terminal: a pty of the container's devpts.
     if ctx.process.terminal().unwrap_or(false) {
         let size = ctx
@@ -114,14 +138,30 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         chan.send_with_fd(&Message::Console, Some(master.as_fd()))?;
     }
 
+    let own_pid = host_proc
+        .as_ref()
+        .and_then(|p| nix::fcntl::readlinkat(p, "self").ok())
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .unwrap_or(0);
+    drop(host_proc);
+
     // 8-13. rlimits, user, capabilities, cwd, env, executable, Ready, LSM, seccomp, exec.
     let f = finish::Finish {
         process: ctx.process,
         seccomp: ctx.seccomp,
         cwd: ctx.process.cwd(),
         listen_fds: 0,
-        state: serde_json::json!({"ociVersion": "1.2.1", "status": "running", "pid": ctx.init_pid}),
+        state: crate::linux::hooks::state_value(
+            ctx.id,
+            "running",
+            ctx.init_pid,
+            ctx.bundle,
+            &ctx.annotations,
+        ),
+        host_pid: own_pid,
         agent,
+        personality: ctx.personality,
+        memory_policy: ctx.memory_policy,
     };
     finish::run(&f, || chan.send(&Message::Ready))
 }

@@ -121,6 +121,84 @@ impl Filter {
 }
 
 /// The `SECCOMP_RET_*` value of an action.
+/// Every action the compiler turns into a return value (`coop features` lists these).
+pub const ACTIONS: [LinuxSeccompAction; 9] = [
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
+];
+
+/// Every argument operator the compiler handles.
+pub const OPERATORS: [LinuxSeccompOperator; 7] = [
+    LinuxSeccompOperator::ScmpCmpEq,
+    LinuxSeccompOperator::ScmpCmpGe,
+    LinuxSeccompOperator::ScmpCmpGt,
+    LinuxSeccompOperator::ScmpCmpLe,
+    LinuxSeccompOperator::ScmpCmpLt,
+    LinuxSeccompOperator::ScmpCmpMaskedEq,
+    LinuxSeccompOperator::ScmpCmpNe,
+];
+
+/// Every filter flag coop passes to seccomp(2).
+pub const FLAGS: [LinuxSeccompFilterFlag; 4] = [
+    LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+    LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+    LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+    LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv,
+];
+
+fn flag_bit(f: LinuxSeccompFilterFlag) -> libc::c_uint {
+    match f {
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        }
+    }
+}
+
+/// Whether the running kernel knows filter flag `f`: seccomp(2) with a NULL program fails
+/// with EFAULT when the flags are valid, EINVAL when not (libseccomp's probe).
+pub fn flag_supported(f: LinuxSeccompFilterFlag) -> bool {
+    let mut bits = flag_bit(f);
+    if f == LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv {
+        // Only valid with a listener.
+        bits |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
+    // SAFETY: a NULL program: the kernel checks the flags, then fails to read the program;
+    // nothing is installed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            bits,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}
+
+/// The OCI architectures a filter can cover on this host (the native family).
+pub fn oci_archs() -> Vec<oci_spec::runtime::Arch> {
+    use oci_spec::runtime::Arch;
+    ScmpArch::native_family()
+        .iter()
+        .map(|a| match a {
+            ScmpArch::X86_64 => Arch::ScmpArchX86_64,
+            ScmpArch::X86 => Arch::ScmpArchX86,
+            ScmpArch::X32 => Arch::ScmpArchX32,
+            ScmpArch::Aarch64 => Arch::ScmpArchAarch64,
+        })
+        .collect()
+}
+
 fn action_value(action: LinuxSeccompAction, errno_ret: Option<u32>) -> u32 {
     let data = errno_ret.unwrap_or(libc::EPERM as u32) & 0xffff;
     match action {
@@ -238,14 +316,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
     }
     let mut flags = 0;
     for f in seccomp.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-            }
-        };
+        flags |= flag_bit(*f);
     }
     let arches = target_arches(seccomp);
     let mut b = Builder {
@@ -427,17 +498,15 @@ pub fn connect_listener(seccomp: &LinuxSeccomp) -> Result<Option<UnixStream>> {
 
 /// Send the listener fd plus the container state (OCI seccomp notify
 /// "containerProcessState") over the agent's connection `sock`, with
-/// `SCM_RIGHTS`, as runc does.
+/// `SCM_RIGHTS`, as runc does. `pid` is the filtered process's (init's or an
+/// exec's), as the host sees it; the state's own pid is init's.
 pub fn send_listener(
     sock: &UnixStream,
     metadata: Option<&str>,
     fd: BorrowedFd,
+    pid: i32,
     state_json: &serde_json::Value,
 ) -> Result<()> {
-    let pid = state_json
-        .get("pid")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
     let msg = serde_json::json!({
         "ociVersion": state_json.get("ociVersion").cloned().unwrap_or_else(|| "1.0.2".into()),
         "fds": ["seccompFd"],
