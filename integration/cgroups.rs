@@ -371,3 +371,56 @@ fn v2_freeze_covers_nested_cgroups() {
     assert!(!dir.exists());
     assert!(!process_exists(other) && !process_exists(init));
 }
+
+/// The layout comes from /sys/fs/cgroup alone: in a pure cgroup v2 view (cgroup2 mounted over
+/// /sys/fs/cgroup in a private mount namespace), a cgroup v1 hierarchy mounted elsewhere
+/// (as a bind left under some rootfs would be) does not make coop treat the host as hybrid.
+#[test]
+fn layout_from_sys_fs_cgroup_only() {
+    use nix::sys::statfs::{statfs, CGROUP_SUPER_MAGIC};
+    let env = Env::new(&["cat", "/proc/self/cgroup"], |_| {});
+    let id = unique("layout");
+    // A v1 hierarchy of this host, or (on a pure v2 host) a new named one.
+    let v1 = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| statfs(p).is_ok_and(|s| s.filesystem_type() == CGROUP_SUPER_MAGIC));
+    let stray_dir = tempfile::tempdir().unwrap();
+    let stray = stray_dir.path().display();
+    let script = format!(
+        "set -e\n\
+         {}\n\
+         mount -t cgroup2 none /sys/fs/cgroup\n\
+         grep -q ' {stray} .* - cgroup ' /proc/self/mountinfo\n\
+         exec {coop} --root {root} run -b {bundle} {id}\n",
+        match &v1 {
+            Some(p) => format!("mount --bind {} {stray}", p.display()),
+            None => format!("mount -t cgroup -o none,name=coop-stray cgroup {stray}"),
+        },
+        coop = coop_bin(),
+        root = env.root.path().display(),
+        bundle = env.bundle_path(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // In its own cgroup namespace, at the root of its cgroup2 cgroup.
+    assert!(stdout(&out).lines().any(|l| l == "0::/"), "{}", stdout(&out));
+    assert!(env.left().is_empty(), "{:?}", env.left());
+    let unified = if pure_v2() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/unified"
+    };
+    assert!(!std::path::Path::new(unified)
+        .join("coop")
+        .join(&id)
+        .exists());
+}
