@@ -412,7 +412,11 @@ fn layout_from_sys_fs_cgroup_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     // In its own cgroup namespace, at the root of its cgroup2 cgroup.
-    assert!(stdout(&out).lines().any(|l| l == "0::/"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).lines().any(|l| l == "0::/"),
+        "{}",
+        stdout(&out)
+    );
     assert!(env.left().is_empty(), "{:?}", env.left());
     let unified = if pure_v2() {
         "/sys/fs/cgroup"

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod oom;
 pub mod resources;
 pub mod stats;
+pub mod sub;
 pub mod v1;
 pub mod v2;
 
