@@ -99,8 +99,32 @@ pub fn prepare(cfg: &Config) -> Result<()> {
     }
     if let Some(p) = propagation.as_deref() {
         let f = opts::propagation_flag(p).with_context(|| format!("rootfsPropagation {p:?}"))?;
-        mount(NONE, "/", NONE, f | MsFlags::MS_REC, NONE)
-            .with_context(|| format!("set rootfsPropagation {p}"))?;
+        // Unbindable comes last (see `late_propagation`): the read-only and masked paths are
+        // binds, which an unbindable source refuses.
+        if !f.contains(MsFlags::MS_UNBINDABLE) {
+            mount(NONE, "/", NONE, f | MsFlags::MS_REC, NONE)
+                .with_context(|| format!("set rootfsPropagation {p}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// After the read-only and masked paths: `rootfsPropagation` unbindable (as crun and youki
+/// do; binding from an unbindable tree fails with EINVAL).
+pub fn late_propagation(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let p = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref());
+    if let Some(p @ ("unbindable" | "runbindable")) = p {
+        mount(
+            NONE,
+            "/",
+            NONE,
+            MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_context(|| format!("set rootfsPropagation {p}"))?;
     }
     Ok(())
 }
