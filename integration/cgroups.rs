@@ -428,3 +428,37 @@ fn layout_from_sys_fs_cgroup_only() {
         .join(&id)
         .exists());
 }
+
+/// With a user namespace and a cgroup namespace, the container's `cgroup` mount (read-only,
+/// as in `coop spec`, with a read-only root) is a cgroup2 mount of its own cgroup, as runc
+/// makes it.
+#[test]
+fn v2_cgroup2_mount_in_userns_and_cgroupns() {
+    if skip_unless_v2("mounting cgroup2 in a user namespace") {
+        return;
+    }
+    let script = "grep ' /sys/fs/cgroup ' /proc/self/mountinfo; cat /proc/self/cgroup; \
+                  grep -c . /sys/fs/cgroup/cgroup.procs";
+    let env = Env::new(&["sh", "-c", script], |c| {
+        c["root"]["readonly"] = json!(true);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let id = unique("usercg");
+    let out = env.ok(&["run", "-b", env.bundle_path(), &id]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let (opts, fs) = lines[0].split_once(" - ").unwrap();
+    assert!(fs.starts_with("cgroup2 "), "{out}");
+    assert!(opts.split(' ').nth(5).unwrap().starts_with("ro,"), "{out}");
+    assert_eq!(lines[1], "0::/", "{out}");
+    // Its own cgroup: the container's shell and grep, nothing of the host.
+    let procs: u32 = lines[2].parse().unwrap();
+    assert!((1..=2).contains(&procs), "{out}");
+    assert!(!v2_dir(&id).exists());
+}
