@@ -371,3 +371,122 @@ fn v2_freeze_covers_nested_cgroups() {
     assert!(!dir.exists());
     assert!(!process_exists(other) && !process_exists(init));
 }
+
+/// Run `coop run` for `env` in a private mount namespace with a pure cgroup v2 view: on a
+/// hybrid host, cgroup2 mounted over /sys/fs/cgroup; `setup` (shell) runs first.
+fn run_in_v2_view(env: &Env, id: &str, setup: &str) -> std::process::Output {
+    let script = format!(
+        "set -e\n{setup}\n{}\nexec {} --root {} run -b {} {id}\n",
+        if pure_v2() {
+            ""
+        } else {
+            "mount -t cgroup2 none /sys/fs/cgroup"
+        },
+        coop_bin(),
+        env.root.path().display(),
+        env.bundle_path(),
+    );
+    std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap()
+}
+
+/// The cgroup2 tree as the host sees it.
+fn unified_root() -> &'static std::path::Path {
+    std::path::Path::new(if pure_v2() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/unified"
+    })
+}
+
+/// The layout comes from /sys/fs/cgroup alone: in a pure cgroup v2 view (cgroup2 mounted over
+/// /sys/fs/cgroup in a private mount namespace), a cgroup v1 hierarchy mounted elsewhere
+/// (as a bind left under some rootfs would be) does not make coop treat the host as hybrid.
+#[test]
+fn layout_from_sys_fs_cgroup_only() {
+    use nix::sys::statfs::{statfs, CGROUP_SUPER_MAGIC};
+    let env = Env::new(&["cat", "/proc/self/cgroup"], |_| {});
+    let id = unique("layout");
+    // A v1 hierarchy of this host, or (on a pure v2 host) a new named one.
+    let v1 = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| statfs(p).is_ok_and(|s| s.filesystem_type() == CGROUP_SUPER_MAGIC));
+    let stray_dir = tempfile::tempdir().unwrap();
+    let stray = stray_dir.path().display();
+    let setup = format!(
+        "{}\ngrep -q ' {stray} .* - cgroup ' /proc/self/mountinfo",
+        match &v1 {
+            Some(p) => format!("mount --bind {} {stray}", p.display()),
+            None => format!("mount -t cgroup -o none,name=coop-stray cgroup {stray}"),
+        },
+    );
+    let out = run_in_v2_view(&env, &id, &setup);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // In its own cgroup namespace, at the root of its cgroup2 cgroup.
+    assert!(
+        stdout(&out).lines().any(|l| l == "0::/"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(env.left().is_empty(), "{:?}", env.left());
+    assert!(!unified_root().join("coop").join(&id).exists());
+}
+
+/// With a user namespace, a cgroup namespace and /sys bound from the host (as podman does in
+/// a user namespace), the container's read-only `cgroup` mount is its own cgroup2 cgroup, as
+/// with runc (mounting cgroup2 there fails with EBUSY: the host's cgroup2 mount is there
+/// already). On a pure v2 host, and in a pure v2 view of a hybrid one.
+#[test]
+fn cgroup2_mount_in_userns_and_cgroupns() {
+    let script =
+        "grep ' /sys/fs/cgroup ' /proc/self/mountinfo | tail -1; cat /proc/self/cgroup | tail -1; \
+                  grep -c . /sys/fs/cgroup/cgroup.procs";
+    let env = Env::new(&["sh", "-c", script], |c| {
+        c["root"]["readonly"] = json!(true);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+        }
+    });
+    let id = unique("usercg");
+    let out = run_in_v2_view(&env, &id, "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    // The top mount on /sys/fs/cgroup: cgroup2, read-only, showing the container's cgroup as
+    // its root.
+    let (opts, fs) = lines[0].split_once(" - ").unwrap();
+    assert!(fs.starts_with("cgroup2 "), "{text}");
+    let opts: Vec<&str> = opts.split(' ').collect();
+    assert_eq!(opts[3], "/", "{text}");
+    assert!(opts[5].starts_with("ro,"), "{text}");
+    assert_eq!(lines[1], "0::/", "{text}");
+    // Its own cgroup: the container's shell (and grep), nothing of the host's.
+    let procs: u32 = lines[2].parse().unwrap();
+    assert!((1..=2).contains(&procs), "{text}");
+    assert!(env.left().is_empty(), "{:?}", env.left());
+    assert!(!unified_root().join("coop").join(&id).exists());
+}

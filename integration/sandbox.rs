@@ -116,10 +116,12 @@ fn sandbox_flag_and_errors() {
     let (rp, mp) = (env.pid("pod1"), env.pid("m2"));
     assert_eq!(ns(mp, "net"), ns(rp, "net"));
     assert_eq!(ns(mp, "uts"), lonely_uts);
-    // A member whose sandbox root died is stopped.
+    // A member whose sandbox root died still runs; the root is deleted once it is stopped.
     env.ok(&["kill", "pod1", "KILL"]);
     env.wait_status("pod1", "stopped");
-    assert_eq!(env.status("m2"), "stopped");
+    assert_eq!(env.status("m2"), "running");
+    env.ok(&["kill", "m2", "KILL"]);
+    env.wait_status("m2", "stopped");
     let out = env.coop(&["delete", "pod1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(env.left().is_empty(), "{:?}", env.left());
@@ -197,4 +199,57 @@ fn members_in_parallel_and_root_deleted_meanwhile() {
         env.ok(&["delete", "--force", &id]);
     }
     assert!(env.left().is_empty());
+}
+
+/// SIGKILL the process behind a container, as the OOM killer or a crash would.
+fn kill9(pid: i32) {
+    // SAFETY: kill(2) with a pid read from the container's state; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+}
+
+#[test]
+fn members_outlive_their_root() {
+    let env = Env::new(&["sleep", "100"], |_| {});
+    let pod = unique("orphan");
+    let (m1, m2) = (format!("{pod}-a"), format!("{pod}-b"));
+    for id in [&pod, &m1, &m2] {
+        env.ok(&["run", "-d", "--sandbox", &pod, "-b", env.bundle_path(), id]);
+    }
+    let (m1_pid, m2_pid) = (env.pid(&m1), env.pid(&m2));
+    kill9(env.pid(&pod));
+    env.wait_status(&pod, "stopped");
+    // Nothing takes the members down: each one's status is its own process's.
+    for (id, pid) in [(&m1, m1_pid), (&m2, m2_pid)] {
+        assert_eq!(env.status(id), "running", "{id}");
+        assert!(process_exists(pid), "{id}");
+    }
+    // exec, ps, pause, resume, update and kill work on a member of a dead root.
+    assert_eq!(env.ok(&["exec", &m1, "echo", "hello"]).trim(), "hello");
+    let ps = env.ok(&["ps", "--format", "json", &m1]);
+    assert!(ps.contains(&m1_pid.to_string()), "{ps}");
+    env.ok(&["pause", &m1]);
+    assert_eq!(env.status(&m1), "paused");
+    env.ok(&["resume", &m1]);
+    assert_eq!(env.status(&m1), "running");
+    env.ok(&["update", "--pids-limit", "50", &m1]);
+    env.ok(&["kill", &m2, "KILL"]);
+    env.wait_status(&m2, "stopped");
+    // No new member for a sandbox whose root is not running.
+    let out = env.coop(&["create", "--sandbox", &pod, "-b", env.bundle_path(), "late"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("must be running"), "{}", stderr(&out));
+    // The root is not deleted under a living member: the error names it (and not the
+    // stopped one).
+    let out = env.coop(&["delete", &pod]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&m1) && !err.contains(&m2), "{err}");
+    assert_eq!(env.status(&m1), "running");
+    // --force takes the member down first, then everything goes.
+    env.ok(&["delete", "--force", &pod]);
+    assert!(env.left().is_empty(), "{:?}", env.left());
+    assert!(!process_exists(m1_pid));
+    for dir in default_cgroup_dirs(&pod) {
+        assert!(!dir.exists(), "{}", dir.display());
+    }
 }

@@ -311,3 +311,25 @@ fn seccomp_notify_agent_answers_a_call() {
     assert_eq!(state["state"]["id"], id.as_str(), "{state}");
     assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
 }
+
+/// `rootfsPropagation: unbindable` (as crun and youki, where runc 1.1 fails): every mount of
+/// the container is unbindable, and the read-only and masked paths (binds) are still there.
+#[test]
+fn rootfs_propagation_unbindable() {
+    for word in ["unbindable", "runbindable"] {
+        let script =
+            "grep -c unbindable /proc/self/mountinfo; grep -vc unbindable /proc/self/mountinfo; \
+                      touch /proc/bus/x 2>/dev/null && echo bus-writable || echo bus-readonly; \
+                      wc -c < /proc/version";
+        let env = Env::new(&["sh", "-c", script], |c| {
+            c["linux"]["rootfsPropagation"] = json!(word);
+            c["linux"]["readonlyPaths"] = json!(["/proc/bus"]);
+            c["linux"]["maskedPaths"] = json!(["/proc/version"]);
+        });
+        let out = env.ok(&["run", "-b", env.bundle_path(), &unique("unbind")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_ne!(lines[0], "0", "{word}: {out}");
+        assert_eq!(lines[1], "0", "{word}: every mount is unbindable: {out}");
+        assert_eq!(&lines[2..], ["bus-readonly", "0"], "{word}: {out}");
+    }
+}

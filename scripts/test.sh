@@ -11,7 +11,7 @@ command -v cargo >/dev/null || { echo "scripts/test.sh: cargo (Rust 1.80+) is re
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  busybox-static podman containerd runc conmon libseccomp-dev pkg-config \
+  busybox-static podman containerd runc conmon catatonit libseccomp-dev pkg-config \
   iptables uidmap python3 >/dev/null
 
 cargo build --release --locked

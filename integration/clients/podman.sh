@@ -125,4 +125,75 @@ check "--device HOST:CTR:r can be read" eval 'echo "$out" | grep -qx 4'
 check "--device HOST:CTR:r refuses a write (EPERM)" eval \
   'echo "$out" | grep -q "Operation not permitted" && ! echo "$out" | grep -q written'
 check "--device HOST:CTR:r leaves the host's file unchanged" expect_eq 0 "$(tr -d '\000' < "$work/disk" | wc -c)"
+
+# Pods with podman's own infra (catatonit, in a pause image podman builds offline): every pod
+# command succeeds and leaves nothing running, also after the infra process was SIGKILLed
+# (its members keep running until podman stops them, as with runc).
+pod_pids() { # pod_pids POD: host pids of the pod's running containers
+  local c p
+  for c in $(pm ps -aq --filter pod="$1"); do
+    p=$(pm inspect -f '{{.State.Pid}}' "$c"); [ "$p" = 0 ] || echo "$p"
+  done
+}
+gone() { # gone PID...: none of these processes is alive (zombies count as gone)
+  local p
+  for p in "$@"; do
+    if [ -d "/proc/$p" ] && ! grep -q '^State:.*zombie' "/proc/$p/status" 2>/dev/null; then
+      echo "    pid $p still runs: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" >&2; return 1
+    fi
+  done
+}
+pod_states() { # pod_states POD: the distinct states of the pod's containers
+  # (podman says "stopped" until its cleanup has recorded the exit, then "exited")
+  pm inspect -f '{{.State.Status}}' $(pm ps -aq --filter pod="$1") | sed 's/^stopped$/exited/' |
+    sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+kill_infra() { # kill_infra POD: SIGKILL the infra process, as the OOM killer would
+  local infra pid
+  infra=$(pm pod inspect -f '{{.InfraContainerID}}' "$1")
+  pid=$(pm inspect -f '{{.State.Pid}}' "$infra")
+  kill -9 "$pid"
+  while [ -d "/proc/$pid" ] && ! grep -q '^State:.*zombie' "/proc/$pid/status" 2>/dev/null; do sleep 0.1; done
+}
+# One member exits on TERM; the other traps and ignores it: `pod stop -t 2` must SIGKILL it
+# after 2 s (and restart and rm -f after its --stop-timeout of 2 s).
+polite='trap "exit 0" TERM; while :; do sleep 0.2; done'
+stubborn='trap "echo ignored" TERM; while :; do sleep 0.2; done'
+for round in plain infra-killed; do
+  pod=coop-pod-$round
+  check "$round: pod create" eval "pm pod create --name $pod >/dev/null"
+  pm run -d --pod $pod --stop-timeout 2 $img sh -c "$polite" >/dev/null
+  m2=$(pm run -d --pod $pod --stop-timeout 2 $img sh -c "$stubborn")
+  check "$round: pod runs" expect_eq running "$(pod_states $pod)"
+  pids=$(pod_pids $pod)
+  if [ $round = infra-killed ]; then
+    kill_infra $pod
+    check "$round: exec into a member of a pod whose infra died" expect_eq in "$(pm exec "$m2" echo in)"
+  fi
+  check "$round: pod kill" eval "pm pod kill $pod >/dev/null"
+  check "$round: pod kill leaves nothing running" gone $pids
+  check "$round: pod kill stops every container" expect_eq exited "$(pod_states $pod)"
+  check "$round: pod start" eval "pm pod start $pod >/dev/null"
+  check "$round: pod start runs every container" expect_eq running "$(pod_states $pod)"
+  pids=$(pod_pids $pod)
+  [ $round = plain ] || kill_infra $pod
+  check "$round: pod stop -t 2 (a member ignores TERM)" eval "pm pod stop -t 2 $pod >/dev/null"
+  check "$round: pod stop leaves nothing running" gone $pids
+  check "$round: pod stop stops every container" expect_eq exited "$(pod_states $pod)"
+  pm pod start $pod >/dev/null
+  pids=$(pod_pids $pod)
+  [ $round = plain ] || kill_infra $pod
+  check "$round: pod restart" eval "pm pod restart $pod >/dev/null"
+  check "$round: pod restart runs every container" expect_eq running "$(pod_states $pod)"
+  check "$round: pod restart leaves no old process" gone $pids
+  pids=$(pod_pids $pod)
+  cids=$(pm ps -aq --no-trunc --filter pod=$pod)
+  [ $round = plain ] || kill_infra $pod
+  check "$round: pod rm -f" eval "pm pod rm -f $pod >/dev/null"
+  check "$round: pod rm -f leaves nothing running" gone $pids
+  # (podman itself leaves the pod's libpod_parent/<pod> cgroup in the unified and name=systemd
+  # hierarchies of a hybrid host, with runc too; the containers' cgroups must go.)
+  check "$round: pod rm -f leaves no container cgroup" eval \
+    "! for c in $(echo $cids); do find /sys/fs/cgroup -maxdepth 6 -type d -name \"*\$c*\"; done | grep ."
+done
 summary

@@ -2,7 +2,7 @@
 //!
 //! The container's cgroup is recorded in meta.json as [`CgroupPaths`]: absolute directories
 //! (one for the cgroup2 tree, one per v1 hierarchy), so later commands find it whatever their
-//! own cgroup is. Which layout a host has is read once from /proc/self/mountinfo.
+//! own cgroup is. Which layout a host has is read from what is mounted on /sys/fs/cgroup.
 pub mod devices;
 #[cfg(test)]
 mod fake_sysfs;
@@ -10,6 +10,7 @@ pub mod fs;
 pub mod oom;
 pub mod resources;
 pub mod stats;
+pub mod sub;
 pub mod v1;
 pub mod v2;
 
@@ -67,17 +68,33 @@ pub struct Layout {
     pub v1: BTreeMap<String, (PathBuf, String)>,
 }
 
+/// Where the cgroup hierarchies are mounted; nothing outside it counts.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
 impl Layout {
+    /// The layout as /sys/fs/cgroup shows it, as runc reads it: a cgroup2 filesystem there is
+    /// a pure v2 host, whatever cgroup v1 mounts are visible elsewhere.
     pub fn detect() -> Result<Layout> {
         let mi =
             std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-        Ok(Layout::parse(&mi))
+        let mut l = Layout::parse(&mi);
+        use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+        if statfs(CGROUP_ROOT).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
+            l.v1.clear();
+            if l.unified.is_none() {
+                l.unified = Some((PathBuf::from(CGROUP_ROOT), "/".to_string()));
+            }
+        }
+        Ok(l)
     }
 
-    /// Parse mountinfo; the first visible mount of each hierarchy wins. A mount covered by a
-    /// later one on the same point or above it (as when cgroup2 is mounted over the v1 tmpfs
-    /// for a pure v2 view) is not visible.
+    /// Parse mountinfo. Only /sys/fs/cgroup and the mounts below it count (a cgroup mount
+    /// elsewhere, such as a bind left under a container's rootfs, is not the host's layout);
+    /// cgroup2 on /sys/fs/cgroup itself is a pure v2 host. The first visible mount of each
+    /// hierarchy wins: a mount covered by a later one on the same point or above it (as when
+    /// cgroup2 is mounted over the v1 tmpfs for a pure v2 view) is not visible.
     pub fn parse(mountinfo: &str) -> Layout {
+        let base = Path::new(CGROUP_ROOT);
         let mut l = Layout::default();
         let points: Vec<Option<PathBuf>> = mountinfo
             .lines()
@@ -104,7 +121,16 @@ impl Layout {
                 continue;
             }
             let (root, mnt) = (unescape(pre[3]), PathBuf::from(unescape(pre[4])));
+            if !mnt.starts_with(base) {
+                continue;
+            }
             match post[0] {
+                "cgroup2" if mnt == base => {
+                    return Layout {
+                        unified: Some((mnt, root)),
+                        v1: BTreeMap::new(),
+                    }
+                }
                 "cgroup2" if l.unified.is_none() => l.unified = Some((mnt, root)),
                 "cgroup" => {
                     let key = v1_key(post[2].split(','));
@@ -333,6 +359,37 @@ mod tests {
         let l = Layout::parse(&view);
         assert!(l.is_pure_v2(), "{l:?}");
         assert_eq!(l.unified.unwrap().0, Path::new("/sys/fs/cgroup"));
+    }
+
+    #[test]
+    fn only_sys_fs_cgroup_counts() {
+        // A pure v2 view with a v1 hierarchy bound elsewhere (a leftover under a rootfs).
+        let view = "\
+30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+41 25 0:28 / /tmp/x/blkio rw - cgroup cgroup rw,blkio
+42 25 0:29 /a /run/c/rootfs/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+43 25 0:30 / /tmp/y rw - cgroup2 cgroup2 rw
+";
+        let l = Layout::parse(view);
+        assert!(l.is_pure_v2(), "{l:?}");
+        assert_eq!(
+            l.unified,
+            Some((PathBuf::from("/sys/fs/cgroup"), "/".to_string()))
+        );
+        // The same stray mounts next to a hybrid tree are not part of it either.
+        let l = Layout::parse(&format!(
+            "{HYBRID}{}",
+            &view[view.find('\n').unwrap() + 1..]
+        ));
+        assert_eq!(
+            l.v1.keys().collect::<Vec<_>>(),
+            ["cpu", "memory", "name=systemd", "net_cls,net_prio"]
+        );
+        assert_eq!(l.v1["memory"].0, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(l.unified.unwrap().0, Path::new("/sys/fs/cgroup/unified"));
+        // Nothing on /sys/fs/cgroup: no hierarchy.
+        let l = Layout::parse("41 25 0:28 / /tmp/x/blkio rw - cgroup cgroup rw,blkio\n");
+        assert_eq!(l, Layout::default());
     }
 
     #[test]

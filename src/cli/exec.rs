@@ -44,6 +44,10 @@ pub struct Args {
     pub preserve_fds: i32,
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's: [CONTROLLER[,CONTROLLER]:]PATH
+    /// (repeatable, one path per v1 controller)
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
 }
 
 /// The process: --process as given, or the container's own process with the flags applied
@@ -137,6 +141,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroup: crate::cgroups::sub::parse(&a.cgroup)?,
     };
     exec(&store, &o)
 }

@@ -34,12 +34,23 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     if c.meta.sandbox_root {
         // The sandbox goes down with its root: members first (we hold the root's lock, so no
         // member is being created meanwhile).
+        let mut members = vec![];
         for m in sandbox::members(store, &id)? {
-            let member = Container::load(store, &m, true)?;
+            members.push(Container::load(store, &m, true)?);
+        }
+        let living: Vec<&str> = members
+            .iter()
+            .filter(|m| m.meta.status != Status::Stopped)
+            .map(|m| m.id())
+            .collect();
+        if !living.is_empty() && !force {
+            bail!(
+                "sandbox {id} still has living members {}: cannot delete (use --force)",
+                living.join(", ")
+            );
+        }
+        for member in members {
             if member.meta.status != Status::Stopped {
-                if !force {
-                    bail!("sandbox {id} still has a living container {m}: cannot delete (use --force)");
-                }
                 kill_and_wait(&member)?;
             }
             destroy(member)?;

@@ -17,6 +17,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's to run the process in.
+    pub sub_cgroup: Option<cgroups::sub::SubCgroup>,
 }
 
 /// Returns the exit code for coop: the process's in the foreground, 0 when detached.
@@ -42,8 +44,10 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     crate::spec::validate_process(&o.process).context("invalid exec process")?;
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let cg = cgroups::manager(c.meta.cgroup.clone());
-    crate::spec::validate_process(&o.process)?;
+    let cg = cgroups::manager(match &o.sub_cgroup {
+        Some(sub) => cgroups::sub::resolve(&c.meta.cgroup, sub)?,
+        None => c.meta.cgroup.clone(),
+    });
     let linux = spec.linux().as_ref();
     let bundle = c.meta.bundle.clone();
     let ctx = ExecContext {

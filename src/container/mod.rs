@@ -81,14 +81,9 @@ impl Container {
         };
         let mut meta: Meta = serde_json::from_slice(&data)
             .with_context(|| format!("corrupt state file {}", path.display()))?;
+        // A sandbox member's status, like any container's, comes from its own process: its
+        // root's death does not stop it.
         meta.status = refresh(&meta);
-        if meta.status != Status::Stopped
-            && meta.sandbox_id != meta.id
-            && !sandbox::root_alive(&locked.dir, &meta.sandbox_id)
-        {
-            // A member goes down with its sandbox.
-            meta.status = Status::Stopped;
-        }
         Ok(Container { meta, locked })
     }
 

@@ -1,6 +1,11 @@
 //! Sandboxes, as in gVisor's runsc: a set of containers that share namespaces and a cgroup
 //! parent. The first container (usually a pause process) is the sandbox's root and owns it;
-//! the sandbox id is the root's id. Later containers join it and go down with it.
+//! the sandbox id is the root's id. Later containers join it.
+//!
+//! Each container's status comes from its own process. A member outlives its root's process
+//! (unless it shares the root's pid namespace: then the kernel kills it with the root's pid 1);
+//! coop never stops members by itself. Deleting the root needs every member stopped, or
+//! `--force`, which kills them first.
 //!
 //! Membership, in this order of precedence:
 //! 1. CRI annotations: `io.kubernetes.cri.container-type` = `sandbox` | `container` and
@@ -243,16 +248,6 @@ pub fn read_meta(dir: &Path) -> Result<Meta> {
     let p = dir.join(super::store::META);
     let data = std::fs::read(&p).with_context(|| format!("read {}", p.display()))?;
     serde_json::from_slice(&data).with_context(|| format!("corrupt state file {}", p.display()))
-}
-
-/// A member whose sandbox root is gone is stopped.
-pub fn root_alive(member_dir: &Path, sandbox: &str) -> bool {
-    let Some(root_dir) = member_dir.parent().map(|p| p.join(sandbox)) else {
-        return false;
-    };
-    read_meta(&root_dir)
-        .map(|m| crate::linux::procfs::is_alive(m.pid, m.pid_start_time))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -106,8 +106,32 @@ pub fn prepare(cfg: &Config) -> Result<()> {
     }
     if let Some(p) = propagation.as_deref() {
         let f = opts::propagation_flag(p).with_context(|| format!("rootfsPropagation {p:?}"))?;
-        mount(NONE, "/", NONE, f | MsFlags::MS_REC, NONE)
-            .with_context(|| format!("set rootfsPropagation {p}"))?;
+        // Unbindable comes last (see `late_propagation`): the read-only and masked paths are
+        // binds, which an unbindable source refuses.
+        if !f.contains(MsFlags::MS_UNBINDABLE) {
+            mount(NONE, "/", NONE, f | MsFlags::MS_REC, NONE)
+                .with_context(|| format!("set rootfsPropagation {p}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// After the read-only and masked paths: `rootfsPropagation` unbindable (as crun and youki
+/// do; binding from an unbindable tree fails with EINVAL).
+pub fn late_propagation(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let p = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref());
+    if let Some(p @ ("unbindable" | "runbindable")) = p {
+        mount(
+            NONE,
+            "/",
+            NONE,
+            MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_context(|| format!("set rootfsPropagation {p}"))?;
     }
     Ok(())
 }
@@ -348,26 +372,31 @@ fn mount_cgroup(cfg: &Config, root: &OwnedFd, m: &Mount, o: &Options) -> Result<
     if let [(name, dir)] = cfg.cgroup_dirs.as_slice() {
         if name.is_empty() {
             if cfg.new_cgroupns {
-                mount(
+                match mount(
                     Some("cgroup2"),
                     target.as_str(),
                     Some("cgroup2"),
                     o.flags,
                     NONE,
-                )
-                .context("mount cgroup2")?;
-            } else {
-                mount(Some(dir), target.as_str(), NONE, MsFlags::MS_BIND, NONE)
-                    .context("bind the container's cgroup")?;
-                if ro || !flags.is_empty() {
-                    let top = safepath::openat2_in_root(
-                        root.as_raw_fd(),
-                        &safepath::relative(m.destination()),
-                        libc::O_PATH,
-                        0,
-                    )?;
-                    remount_keep_locked(&safepath::fd_path(&top), o.flags)?;
+                ) {
+                    Ok(()) => return Ok(()),
+                    // EBUSY: the target is already a mount of this cgroup2 filesystem (with
+                    // /sys bound from the host, as in a user namespace); EPERM: the user
+                    // namespace may not mount it. Bind the container's cgroup, as runc does.
+                    Err(nix::errno::Errno::EBUSY | nix::errno::Errno::EPERM) => {}
+                    Err(e) => return Err(e).context("mount cgroup2"),
                 }
+            }
+            mount(Some(dir), target.as_str(), NONE, MsFlags::MS_BIND, NONE)
+                .context("bind the container's cgroup")?;
+            if ro || !flags.is_empty() {
+                let top = safepath::openat2_in_root(
+                    root.as_raw_fd(),
+                    &safepath::relative(m.destination()),
+                    libc::O_PATH,
+                    0,
+                )?;
+                remount_keep_locked(&safepath::fd_path(&top), o.flags)?;
             }
             return Ok(());
         }

@@ -216,6 +216,9 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
         rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
+    if plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        rootfs::late_propagation(spec)?;
+    }
 
     // 13. Terminal: a pty of the container's devpts; the master goes to the parent.
     if let Some(process) = process.filter(|p| p.terminal().unwrap_or(false)) {
