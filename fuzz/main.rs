@@ -15,7 +15,9 @@
 //! written to `fuzz/artifacts/<target>-<hash>.json` (copy it into the corpus to keep it as a
 //! regression case); a single input running for COOP_FUZZ_HANG_SECS (default 20) is a hang:
 //! the input is written the same way and the process aborts. COOP_FUZZ_SEED (64 hex digits)
-//! replays a run; the seed of every run is printed.
+//! replays a run; the seed of every run is printed. Shrinking is bounded by a number of steps
+//! (never by time), so a failing input shrinks to the same result on an idle or a loaded
+//! machine; only how many inputs are generated depends on the time and the load.
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -79,6 +81,35 @@ fn panics(sink: fn(&[u8]), input: &[u8]) -> Option<String> {
     })
 }
 
+/// The most shrinking steps per failure: bounded by steps, not time, so the result is the
+/// same on a loaded machine.
+const SHRINK_STEPS: u32 = 4096;
+
+/// When a run stops generating inputs.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// After this long (COOP_FUZZ_SECS): the fuzz targets.
+    After(Duration),
+    /// After this many generated inputs: the harness self-test, independent of load.
+    Cases(u64),
+}
+
+/// The seed and the length of one run.
+struct Budget {
+    seed: [u8; 32],
+    stop: Stop,
+}
+
+impl Budget {
+    /// COOP_FUZZ_SEED (or a random seed) and COOP_FUZZ_SECS (default 3).
+    fn from_env() -> Budget {
+        Budget {
+            seed: seed(),
+            stop: Stop::After(env_secs("COOP_FUZZ_SECS", 3)),
+        }
+    }
+}
+
 fn seed() -> [u8; 32] {
     let mut s = [0u8; 32];
     match std::env::var("COOP_FUZZ_SEED") {
@@ -119,6 +150,17 @@ fn quiet_panics(on: bool) {
 
 /// Replay the corpus, then fuzz `sink` with inputs from `gen` until the time is up.
 fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, sink: fn(&[u8])) {
+    fuzz_with(target, seeds, gen, sink, Budget::from_env())
+}
+
+/// `fuzz` with an explicit seed and stopping rule.
+fn fuzz_with(
+    target: &'static str,
+    seeds: &[Vec<u8>],
+    gen: BoxedStrategy<Vec<u8>>,
+    sink: fn(&[u8]),
+    budget: Budget,
+) {
     // The watchdog: the input being run and since when.
     let current: Arc<Mutex<(Instant, Vec<u8>, bool)>> =
         Arc::new(Mutex::new((Instant::now(), vec![], false)));
@@ -152,15 +194,19 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
             break;
         }
     }
-    let seed = seed();
+    let seed = budget.seed;
     let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
     );
-    let deadline = Instant::now() + env_secs("COOP_FUZZ_SECS", 3);
+    let started = Instant::now();
+    let more = |cases: u64| match budget.stop {
+        Stop::After(d) => started.elapsed() < d,
+        Stop::Cases(n) => cases < n,
+    };
     let mut cases = 0u64;
-    while failure.is_none() && Instant::now() < deadline {
+    while failure.is_none() && more(cases) {
         let mut tree = gen.new_tree(&mut runner).expect("generate an input");
         cases += 1;
         let Some(msg) = run(&tree.current()) else {
@@ -170,7 +216,7 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
         let mut best = (tree.current(), msg);
         let mut steps = 0;
         if tree.simplify() {
-            while steps < 4096 {
+            while steps < SHRINK_STEPS {
                 steps += 1;
                 let input = tree.current();
                 if let Some(msg) = run(&input) {
@@ -695,7 +741,9 @@ fn mount_options_target() {
     fuzz("mount_options", &seeds, gen, sinks::mount_options);
 }
 
-/// The harness finds a panic, shrinks it and keeps the input.
+/// The harness finds a panic, shrinks it and keeps the input. Deterministic: a fixed seed, a
+/// bound on generated inputs instead of a time, and shrinking bounded by steps, so the same
+/// input is found and shrunk to the same result however loaded the machine is.
 #[test]
 fn harness_catches_and_shrinks_a_panic() {
     fn sink(data: &[u8]) {
@@ -703,8 +751,14 @@ fn harness_catches_and_shrinks_a_panic() {
     }
     let seeds = vec![br#"{"a":{"b":[1,2,{"c":3}]},"d":"x"}"#.to_vec()];
     let gen = mutated(seeds.clone());
-    let err =
-        panic::catch_unwind(AssertUnwindSafe(|| fuzz("selftest", &seeds, gen, sink))).unwrap_err();
+    let budget = Budget {
+        seed: [7; 32],
+        stop: Stop::Cases(1_000_000),
+    };
+    let err = panic::catch_unwind(AssertUnwindSafe(|| {
+        fuzz_with("selftest", &seeds, gen, sink, budget)
+    }))
+    .unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     let path = msg
         .split("saved as ")
