@@ -7,7 +7,14 @@ fn main() {
     coop::linux::selfexe::reexec_early();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        // --help and --version: clap prints them on stdout and exits 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A usage error: one line, exit code 2 (as clap, and GNU tools, use for bad usage).
+        Err(e) => {
+            let args: Vec<String> = std::env::args().collect();
+            eprintln!("{}", cli::usage_error(&e, &args));
+            std::process::exit(2);
+        }
     };
     if cli.global.version {
         print!("{}", cli::version_text());
