@@ -44,7 +44,7 @@ guest_cmd+=$(printf ' %q' "${filters[@]}")
 cache=${COOP_VM_CACHE:-/var/cache/coop-v2vm}
 if ! ls "$cache"/linux-image-*/kver >/dev/null 2>&1; then
   echo "cgroup v2 tier: first run: installing qemu-system-x86 and downloading Debian's kernel" \
-    "package (~430 MB) into $cache; a few minutes, once"
+    "package (a few hundred MB together; the kernel goes to $cache): a few minutes, once"
 fi
 echo "cgroup v2 guest: booting (about 10 s under TCG), then the tests one at a time" \
   "(about a minute for the default filters): ${filters[*]}"
