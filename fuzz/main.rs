@@ -57,12 +57,11 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-/// Keep the input in fuzz/artifacts and return where.
-fn save_artifact(target: &str, input: &[u8]) -> PathBuf {
+/// Keep the input in the directory `d` (fuzz/artifacts) and return where.
+fn save_artifact(d: &Path, target: &str, input: &[u8]) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     input.hash(&mut h);
-    let d = dir().join("artifacts");
-    std::fs::create_dir_all(&d).unwrap();
+    std::fs::create_dir_all(d).unwrap();
     let p = d.join(format!("{target}-{:016x}.json", h.finish()));
     std::fs::write(&p, input).unwrap();
     p
@@ -94,10 +93,11 @@ enum Stop {
     Cases(u64),
 }
 
-/// The seed and the length of one run.
+/// The seed and the length of one run, and where failing inputs go.
 struct Budget {
     seed: [u8; 32],
     stop: Stop,
+    artifacts: PathBuf,
 }
 
 impl Budget {
@@ -106,6 +106,7 @@ impl Budget {
         Budget {
             seed: seed(),
             stop: Stop::After(env_secs("COOP_FUZZ_SECS", 3)),
+            artifacts: dir().join("artifacts"),
         }
     }
 }
@@ -167,6 +168,7 @@ fn fuzz_with(
     let hang = env_secs("COOP_FUZZ_HANG_SECS", 20);
     {
         let current = current.clone();
+        let artifacts = budget.artifacts.clone();
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(500));
             let c = current.lock().unwrap();
@@ -174,7 +176,7 @@ fn fuzz_with(
                 return;
             }
             if c.0.elapsed() > hang {
-                let p = save_artifact(target, &c.1);
+                let p = save_artifact(&artifacts, target, &c.1);
                 eprintln!(
                     "fuzz {target}: an input ran for over {hang:?} (a hang): {}",
                     p.display()
@@ -237,7 +239,7 @@ fn fuzz_with(
         seeds.len()
     );
     if let Some((input, msg)) = failure {
-        let p = save_artifact(target, &input);
+        let p = save_artifact(&budget.artifacts, target, &input);
         panic!(
             "fuzz {target}: panic {msg:?} on the input saved as {} (seed {hex})",
             p.display()
@@ -751,9 +753,13 @@ fn harness_catches_and_shrinks_a_panic() {
     }
     let seeds = vec![br#"{"a":{"b":[1,2,{"c":3}]},"d":"x"}"#.to_vec()];
     let gen = mutated(seeds.clone());
+    // Its own artifacts directory: the same seed gives the same file name in every run, and
+    // runs side by side must not remove each other's.
+    let artifacts = tempfile::tempdir().unwrap();
     let budget = Budget {
         seed: [7; 32],
         stop: Stop::Cases(1_000_000),
+        artifacts: artifacts.path().to_path_buf(),
     };
     let err = panic::catch_unwind(AssertUnwindSafe(|| {
         fuzz_with("selftest", &seeds, gen, sink, budget)
