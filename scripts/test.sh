@@ -3,7 +3,7 @@
 # as root), builds coop and runs every tier: unit tests, fuzz targets, integration tests with
 # real containers, real clients (podman, containerd), and the cgroup-related integration tests
 # again in a QEMU guest with pure cgroup v2 (scripts/test-v2.sh). Requires a Rust toolchain
-# (cargo) on PATH. About 35 min on a 2-core machine from a clean clone (see docs/testing.md).
+# (cargo) on PATH. Roughly 40 min on a 2-core machine from a clean clone (see docs/testing.md).
 #
 #   scripts/test.sh                 every tier
 #   scripts/test.sh unit fuzz       only these tiers (or COOP_TIERS=unit,fuzz scripts/test.sh)
