@@ -55,5 +55,5 @@ Try next (the bundle $bundle/sleeper runs sleep 600):
   coop update --memory 64m nap && coop events --stats nap
   coop kill nap KILL && coop delete nap
   man coop-run                         # a man page per command; coop --help ends with examples
-  scripts/test.sh                      # every test tier, roughly 40 min (docs/testing.md)
+  scripts/test.sh                      # every test tier, roughly 45-60 min (docs/testing.md)
 EOT

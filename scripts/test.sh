@@ -3,7 +3,8 @@
 # as root), builds coop and runs every tier: unit tests, fuzz targets, integration tests with
 # real containers, real clients (podman, containerd), and the cgroup-related integration tests
 # again in a QEMU guest with pure cgroup v2 (scripts/test-v2.sh). Requires a Rust toolchain
-# (cargo) on PATH. Roughly 40 min on a 2-core machine from a clean clone (see docs/testing.md).
+# (cargo) on PATH. Roughly 45-60 min on a shared 2-core machine from a clean clone, most of it
+# release builds (see docs/testing.md).
 #
 #   scripts/test.sh                 every tier
 #   scripts/test.sh unit fuzz       only these tiers (or COOP_TIERS=unit,fuzz scripts/test.sh)
@@ -110,17 +111,17 @@ cargo_test=(cargo test --release --locked)
 tier setup "apt-get install of what the tests need (a minute or two the first time)" setup
 tier build "cargo build --release (about 8 min on 2 cores from a clean clone; LTO)" \
   cargo build --release --locked
-tier unit "unit tests (cargo test --lib --bins; builds the test binaries first, ~4 min)" \
+tier unit "unit tests: a release build of them (4-8 min on 2 cores), then seconds" \
   "${cargo_test[@]}" --lib --bins
-tier fuzz "fuzz targets (fuzz/main.rs), $COOP_FUZZ_SECS s each, seed above (~3 min with the build)" \
+tier fuzz "fuzz targets (fuzz/main.rs): a release build (4-8 min), then $COOP_FUZZ_SECS s per target" \
   "${cargo_test[@]}" --test fuzz
-tier integration "integration tests with real containers (~6 min with the build)" \
+tier integration "integration tests with real containers: a release build (4-8 min), then a few min" \
   "${cargo_test[@]}" --test integration -- --test-threads=2
 tier podman "podman through conmon with coop as its runtime (~3 min)" \
   bash integration/clients/podman.sh "$coop"
 tier containerd "a private containerd, ctr run --runc-binary coop (~2 min)" \
   bash integration/clients/containerd.sh "$coop"
-tier cgroup-v2 "the cgroup tests again in a QEMU guest with pure cgroup v2 (~5 min; the first run also downloads a ~430 MB kernel package)" \
+tier cgroup-v2 "the cgroup tests again in a QEMU guest with pure cgroup v2 (~5 min; the first run also installs qemu and downloads a kernel package)" \
   scripts/test-v2.sh
 [ "$list" = 1 ] && exit 0
 
