@@ -1,5 +1,5 @@
 //! `coop completion SHELL`: a completion script from the clap definitions.
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -16,7 +16,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     use clap::CommandFactory;
+    use std::io::Write;
     let mut cmd = super::Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "coop", &mut std::io::stdout());
-    Ok(0)
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "coop", &mut script);
+    match std::io::stdout().write_all(&script) {
+        // `coop completion bash | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        r => r.map(|()| 0).context("write the completion script"),
+    }
 }
