@@ -220,7 +220,8 @@ pub fn skip(test: &str, reason: &str, require: &str) {
     if std::env::var_os(require).is_some_and(|v| v == "1") {
         panic!("{test}: {reason} ({require}=1: this tier must run it)");
     }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+    // One write, so that the line is not split by libtest's output from other threads.
+    let _ = std::io::stderr().write_all(format!("SKIPPED: {test}: {reason}\n").as_bytes());
 }
 
 /// For tests of cgroup v2 only, which are also marked

@@ -901,5 +901,6 @@ fn skip(test: &str, reason: &str) {
     if std::env::var_os("COOP_NO_SKIP").is_some_and(|v| v == "1") {
         panic!("{test}: {reason} (COOP_NO_SKIP=1)");
     }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+    // One write, so that the line is not split by libtest's output from other threads.
+    let _ = std::io::stderr().write_all(format!("SKIPPED: {test}: {reason}\n").as_bytes());
 }
