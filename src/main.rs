@@ -1,11 +1,10 @@
 //! Parse, call one library function, map errors to exit codes.
-use clap::Parser;
-use coop::cli::{self, Cli, LogFormat};
+use coop::cli::{self, LogFormat};
 use coop::logger;
 
 fn main() {
     coop::linux::selfexe::reexec_early();
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse_from(std::env::args_os()) {
         Ok(c) => c,
         // --help and --version: clap prints them on stdout and exits 0.
         Err(e) if !e.use_stderr() => e.exit(),

@@ -180,6 +180,42 @@ pub fn version_text() -> String {
     )
 }
 
+/// The command line as parsed and as `--help` shows it. Each command gets hidden copies of the
+/// global options (clap then does not add visible ones), so `coop run --help` lists run's own
+/// options and points to `coop --help` for the global ones, which work everywhere as before.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    cmd.mut_subcommands(|mut sub| {
+        for a in &globals {
+            sub = sub.arg(a.clone().hide(true));
+        }
+        let own = sub.get_after_help().map(|h| format!("{h}\n\n"));
+        sub.after_help(format!(
+            "{}Global options (--root, --log, --log-format, --debug, --hooks-dir) work here \
+             too: see 'coop --help'.",
+            own.unwrap_or_default()
+        ))
+    })
+}
+
+/// Parse a command line (the program name first) with `command()`.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let m = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&m).map_err(|e| e.format(&mut cmd))
+}
+
 /// Run one command; the result is coop's exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
@@ -192,8 +228,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         );
     }
     let Some(cmd) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help()?;
+        command().print_help()?;
         return Ok(0);
     };
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
@@ -250,8 +285,7 @@ pub fn usage_error(e: &clap::Error, args: &[String]) -> String {
     }
     // The command the error is about: the first argument naming one (clap's "Usage:" line is
     // not in every error).
-    use clap::CommandFactory;
-    let top = Cli::command();
+    let top = command();
     let cmd = args
         .iter()
         .skip(1)
@@ -268,7 +302,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("coop").chain(args.iter().copied())).unwrap()
+        parse_from(std::iter::once("coop").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
@@ -334,7 +368,7 @@ mod tests {
             .chain(args.iter().copied())
             .map(String::from)
             .collect();
-        usage_error(&Cli::try_parse_from(&args).unwrap_err(), &args)
+        usage_error(&parse_from(&args).unwrap_err(), &args)
     }
 
     #[test]
@@ -371,6 +405,23 @@ mod tests {
         for args in [&["run", "--foo", "x"][..], &["nosuchverb"], &["start"]] {
             assert!(!usage(args).contains('\n'), "{args:?}");
         }
+    }
+
+    #[test]
+    fn command_help_points_to_the_global_options_instead_of_repeating_them() {
+        let mut cmd = command();
+        let sub = cmd.find_subcommand_mut("exec").unwrap();
+        let help = sub.render_help().to_string();
+        assert!(help.contains("--pid-file"), "{help}");
+        assert!(!help.contains("--root <DIR>"), "{help}");
+        assert!(help.contains("see 'coop --help'"), "{help}");
+        let top = command().render_help().to_string();
+        assert!(top.contains("--root <DIR>"), "{top}");
+        // They still work after the command, with their values.
+        let c = parse(&["exec", "--hooks-dir", "/h", "--debug", "c", "--root", "/r", "true"]);
+        assert_eq!(c.global.hooks_dir, vec![PathBuf::from("/h")]);
+        assert!(c.global.debug);
+        assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/r")));
     }
 
     #[test]
