@@ -98,7 +98,7 @@ mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 setup() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=600 busybox-static podman containerd runc conmon libseccomp-dev \
+    -o DPkg::Lock::Timeout=600 busybox-static podman containerd runc conmon catatonit libseccomp-dev \
     pkg-config iptables uidmap python3 containers-common make man-db >/dev/null
 }
 
