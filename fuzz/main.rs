@@ -15,7 +15,9 @@
 //! written to `fuzz/artifacts/<target>-<hash>.json` (copy it into the corpus to keep it as a
 //! regression case); a single input running for COOP_FUZZ_HANG_SECS (default 20) is a hang:
 //! the input is written the same way and the process aborts. COOP_FUZZ_SEED (64 hex digits)
-//! replays a run; the seed of every run is printed.
+//! replays a run; the seed of every run is printed. Shrinking is bounded by a number of steps
+//! (never by time), so a failing input shrinks to the same result on an idle or a loaded
+//! machine; only how many inputs are generated depends on the time and the load.
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -55,12 +57,11 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-/// Keep the input in fuzz/artifacts and return where.
-fn save_artifact(target: &str, input: &[u8]) -> PathBuf {
+/// Keep the input in the directory `d` (fuzz/artifacts) and return where.
+fn save_artifact(d: &Path, target: &str, input: &[u8]) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     input.hash(&mut h);
-    let d = dir().join("artifacts");
-    std::fs::create_dir_all(&d).unwrap();
+    std::fs::create_dir_all(d).unwrap();
     let p = d.join(format!("{target}-{:016x}.json", h.finish()));
     std::fs::write(&p, input).unwrap();
     p
@@ -77,6 +78,37 @@ fn panics(sink: fn(&[u8]), input: &[u8]) -> Option<String> {
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into())
     })
+}
+
+/// The most shrinking steps per failure: bounded by steps, not time, so the result is the
+/// same on a loaded machine.
+const SHRINK_STEPS: u32 = 4096;
+
+/// When a run stops generating inputs.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// After this long (COOP_FUZZ_SECS): the fuzz targets.
+    After(Duration),
+    /// After this many generated inputs: the harness self-test, independent of load.
+    Cases(u64),
+}
+
+/// The seed and the length of one run, and where failing inputs go.
+struct Budget {
+    seed: [u8; 32],
+    stop: Stop,
+    artifacts: PathBuf,
+}
+
+impl Budget {
+    /// COOP_FUZZ_SEED (or a random seed) and COOP_FUZZ_SECS (default 3).
+    fn from_env() -> Budget {
+        Budget {
+            seed: seed(),
+            stop: Stop::After(env_secs("COOP_FUZZ_SECS", 3)),
+            artifacts: dir().join("artifacts"),
+        }
+    }
 }
 
 fn seed() -> [u8; 32] {
@@ -119,12 +151,24 @@ fn quiet_panics(on: bool) {
 
 /// Replay the corpus, then fuzz `sink` with inputs from `gen` until the time is up.
 fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, sink: fn(&[u8])) {
+    fuzz_with(target, seeds, gen, sink, Budget::from_env())
+}
+
+/// `fuzz` with an explicit seed and stopping rule.
+fn fuzz_with(
+    target: &'static str,
+    seeds: &[Vec<u8>],
+    gen: BoxedStrategy<Vec<u8>>,
+    sink: fn(&[u8]),
+    budget: Budget,
+) {
     // The watchdog: the input being run and since when.
     let current: Arc<Mutex<(Instant, Vec<u8>, bool)>> =
         Arc::new(Mutex::new((Instant::now(), vec![], false)));
     let hang = env_secs("COOP_FUZZ_HANG_SECS", 20);
     {
         let current = current.clone();
+        let artifacts = budget.artifacts.clone();
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(500));
             let c = current.lock().unwrap();
@@ -132,7 +176,7 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
                 return;
             }
             if c.0.elapsed() > hang {
-                let p = save_artifact(target, &c.1);
+                let p = save_artifact(&artifacts, target, &c.1);
                 eprintln!(
                     "fuzz {target}: an input ran for over {hang:?} (a hang): {}",
                     p.display()
@@ -152,15 +196,19 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
             break;
         }
     }
-    let seed = seed();
+    let seed = budget.seed;
     let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
     );
-    let deadline = Instant::now() + env_secs("COOP_FUZZ_SECS", 3);
+    let started = Instant::now();
+    let more = |cases: u64| match budget.stop {
+        Stop::After(d) => started.elapsed() < d,
+        Stop::Cases(n) => cases < n,
+    };
     let mut cases = 0u64;
-    while failure.is_none() && Instant::now() < deadline {
+    while failure.is_none() && more(cases) {
         let mut tree = gen.new_tree(&mut runner).expect("generate an input");
         cases += 1;
         let Some(msg) = run(&tree.current()) else {
@@ -170,7 +218,7 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
         let mut best = (tree.current(), msg);
         let mut steps = 0;
         if tree.simplify() {
-            while steps < 4096 {
+            while steps < SHRINK_STEPS {
                 steps += 1;
                 let input = tree.current();
                 if let Some(msg) = run(&input) {
@@ -191,7 +239,7 @@ fn fuzz(target: &'static str, seeds: &[Vec<u8>], gen: BoxedStrategy<Vec<u8>>, si
         seeds.len()
     );
     if let Some((input, msg)) = failure {
-        let p = save_artifact(target, &input);
+        let p = save_artifact(&budget.artifacts, target, &input);
         panic!(
             "fuzz {target}: panic {msg:?} on the input saved as {} (seed {hex})",
             p.display()
@@ -695,7 +743,9 @@ fn mount_options_target() {
     fuzz("mount_options", &seeds, gen, sinks::mount_options);
 }
 
-/// The harness finds a panic, shrinks it and keeps the input.
+/// The harness finds a panic, shrinks it and keeps the input. Deterministic: a fixed seed, a
+/// bound on generated inputs instead of a time, and shrinking bounded by steps, so the same
+/// input is found and shrunk to the same result however loaded the machine is.
 #[test]
 fn harness_catches_and_shrinks_a_panic() {
     fn sink(data: &[u8]) {
@@ -703,8 +753,18 @@ fn harness_catches_and_shrinks_a_panic() {
     }
     let seeds = vec![br#"{"a":{"b":[1,2,{"c":3}]},"d":"x"}"#.to_vec()];
     let gen = mutated(seeds.clone());
-    let err =
-        panic::catch_unwind(AssertUnwindSafe(|| fuzz("selftest", &seeds, gen, sink))).unwrap_err();
+    // Its own artifacts directory: the same seed gives the same file name in every run, and
+    // runs side by side must not remove each other's.
+    let artifacts = tempfile::tempdir().unwrap();
+    let budget = Budget {
+        seed: [7; 32],
+        stop: Stop::Cases(1_000_000),
+        artifacts: artifacts.path().to_path_buf(),
+    };
+    let err = panic::catch_unwind(AssertUnwindSafe(|| {
+        fuzz_with("selftest", &seeds, gen, sink, budget)
+    }))
+    .unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     let path = msg
         .split("saved as ")

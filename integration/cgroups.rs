@@ -251,8 +251,9 @@ fn events_stats_in_runc_format() {
 }
 
 #[test]
+#[ignore = "needs pure cgroup v2: run by scripts/test-v2.sh"]
 fn v2_io_max_throttles_reads_from_a_loop_device() {
-    if skip_unless_v2("io.max on a loop device") {
+    if skip_unless_v2("v2_io_max_throttles_reads_from_a_loop_device") {
         return;
     }
     let lo = LoopDevice::new(4 << 20, b'c');
@@ -323,8 +324,9 @@ fn v2_io_max_throttles_reads_from_a_loop_device() {
 }
 
 #[test]
+#[ignore = "needs pure cgroup v2: run by scripts/test-v2.sh"]
 fn v2_freeze_covers_nested_cgroups() {
-    if skip_unless_v2("cgroup.freeze") {
+    if skip_unless_v2("v2_freeze_covers_nested_cgroups") {
         return;
     }
     let env = Env::new(&["sh", "-c", "sleep 100 & exec sleep 101"], |_| {});

@@ -212,17 +212,31 @@ pub fn pure_v2() -> bool {
     statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }
 
-/// For tests of cgroup v2 only: true (and the reason printed) when this host is not pure v2.
-/// scripts/test-v2.sh runs them in a guest where it is.
+/// A test that cannot run on this host and says so: `SKIPPED: TEST: REASON` goes straight to
+/// fd 2 (past libtest's capture), where scripts/test.sh counts it as skipped, not passed. When
+/// the environment variable `require` is 1 (the tier that must run the test sets it), the test
+/// fails instead.
+pub fn skip(test: &str, reason: &str, require: &str) {
+    if std::env::var_os(require).is_some_and(|v| v == "1") {
+        panic!("{test}: {reason} ({require}=1: this tier must run it)");
+    }
+    // One write, so that the line is not split by libtest's output from other threads.
+    let _ = std::io::stderr().write_all(format!("SKIPPED: {test}: {reason}\n").as_bytes());
+}
+
+/// For tests of cgroup v2 only, which are also marked
+/// `#[ignore = "needs pure cgroup v2: run by scripts/test-v2.sh"]` (so libtest reports them as
+/// ignored with that reason on a host; scripts/test-v2.sh runs them with `--include-ignored` in
+/// a guest with pure cgroup v2): true, after `skip` has reported it, when this host is not pure v2. With
+/// COOP_REQUIRE_V2=1 (scripts/test-v2.sh sets it) a host that is not pure v2 fails the test.
 pub fn skip_unless_v2(test: &str) -> bool {
     if pure_v2() {
         return false;
     }
-    // Straight to fd 2: the test harness would swallow eprintln! of a passing test.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {test} needs a pure cgroup v2 host (/sys/fs/cgroup is not cgroup2 here); \
-         scripts/test-v2.sh runs it in a VM"
+    skip(
+        test,
+        "needs a pure cgroup v2 host (/sys/fs/cgroup is not cgroup2 here); scripts/test-v2.sh runs it in a VM",
+        "COOP_REQUIRE_V2",
     );
     true
 }

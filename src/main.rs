@@ -1,13 +1,19 @@
 //! Parse, call one library function, map errors to exit codes.
-use clap::Parser;
-use coop::cli::{self, Cli, LogFormat};
+use coop::cli::{self, LogFormat};
 use coop::logger;
 
 fn main() {
     coop::linux::selfexe::reexec_early();
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse_from(std::env::args_os()) {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        // --help and --version: clap prints them on stdout and exits 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A usage error: one line, exit code 2 (as clap, and GNU tools, use for bad usage).
+        Err(e) => {
+            let args: Vec<String> = std::env::args().collect();
+            eprintln!("{}", cli::usage_error(&e, &args));
+            std::process::exit(2);
+        }
     };
     // Before anything opens a file: coop's own fds must not take a --preserve-fds number.
     coop::linux::fds::reserve(cli.preserved_fds());

@@ -6,6 +6,13 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 warn() { echo "run-in-vm guest: $*" >&2; }
 
+# The host directories in KEEP (the checkout, when it lies under /tmp, /var/tmp or /run) stay
+# visible: bound aside before the tmpfs mounts below would hide them, moved back after.
+keep_n=0
+for k in $KEEP; do
+  mkdir -p "/.coop-keep/$keep_n" && mount --bind "$k" "/.coop-keep/$keep_n" || warn "cannot keep $k"
+  keep_n=$((keep_n + 1))
+done
 mount -t tmpfs -o mode=0755,nosuid,nodev run /run
 mkdir -p /run/coop-vm /run/lock
 bb=/run/coop-vm/busybox   # from RAM: exec over 9p is slow under TCG
@@ -16,6 +23,13 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
 mount -t mqueue mqueue /dev/mqueue
+keep_n=0
+for k in $KEEP; do
+  if mountpoint -q "/.coop-keep/$keep_n"; then
+    mkdir -p "$k" && mount --move "/.coop-keep/$keep_n" "$k" || warn "cannot keep $k"
+  fi
+  keep_n=$((keep_n + 1))
+done
 
 # cgroup v2 only, every controller on for the root's children
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || warn "cannot mount cgroup2"

@@ -20,11 +20,14 @@
 #   COOP_VM_CPUS     vCPUs (1: under TCG a second vCPU makes fork and exec several times slower)
 #   COOP_VM_ACCEL    kvm or tcg (kvm when /dev/kvm is usable)
 #   COOP_VM_MODULES  kernel modules to load before CMD, e.g. "loop"
+#   COOP_VM_KEEP     host directories (space-separated, no spaces in them) that stay visible
+#                    in the guest although they lie under /tmp, /var/tmp or /run, e.g. the
+#                    checkout (DIR is always visible)
 #   COOP_VM_KPKG     kernel package (the one linux-image-amd64 depends on)
 # First use needs root and apt: installs qemu-system-x86 when missing and builds the cache
 # (about 30 s plus the download).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,23p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,26p' "$0" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=$(realpath "$1"); shift
 CACHE=${COOP_VM_CACHE:-/var/cache/coop-v2vm}
@@ -118,6 +121,7 @@ MERGE=0; [ /proc/self/fd/1 -ef /proc/self/fd/2 ] && MERGE=1   # 2>&1 here: one s
   printf 'WORKDIR=%q\n' "$DIR"
   printf 'KDIR=%q\n' "$KDIR"
   printf 'MODULES=%q\n' "${COOP_VM_MODULES:-}"
+  printf 'KEEP=%q\n' "${COOP_VM_KEEP:-}"
   printf 'MERGE=%q\n' "$MERGE"
 } > "$CTL/env"
 

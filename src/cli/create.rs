@@ -6,33 +6,37 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[group(skip)]
 pub struct Args {
+    /// The new container's id (unique under --root)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// Bundle directory (holds config.json)
-    #[arg(short, long, default_value = ".")]
+    /// Bundle directory: holds config.json (and usually the rootfs)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
     pub bundle: PathBuf,
-    /// Unix socket that receives the pty master
-    #[arg(long = "console-socket")]
+    /// Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is true
+    #[arg(long = "console-socket", value_name = "SOCKET")]
     pub console_socket: Option<PathBuf>,
-    /// File to write init's pid to
-    #[arg(long = "pid-file")]
+    /// File to write the container's init pid to (as the host sees it)
+    #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    /// Use MS_MOVE + chroot instead of pivot_root
+    /// Use MS_MOVE + chroot instead of pivot_root (for a rootfs on a ramdisk)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Keep the caller's session keyring
+    /// Keep the caller's session keyring instead of a new one for the container
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass N extra inherited fds (3..3+N) to the container
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra inherited fds to the container: fds 3 to 3+N-1 (e.g. 2)
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: i32,
-    /// Sandbox to join; the container's own id makes it the sandbox's root
-    #[arg(long)]
+    /// Sandbox to join (shares its network, ipc and uts namespaces); the container's own id
+    /// makes it the sandbox's root
+    #[arg(long, value_name = "ID")]
     pub sandbox: Option<String>,
     /// With --sandbox: also join the sandbox's pid namespace
     #[arg(long = "share-pid")]
     pub share_pid: bool,
-    /// With --sandbox on the root: JSON LinuxResources for the whole sandbox's cgroup
-    #[arg(long = "sandbox-resources")]
+    /// With --sandbox on the root: a JSON LinuxResources file limiting the whole sandbox's
+    /// cgroup (e.g. {"memory":{"limit":268435456}})
+    #[arg(long = "sandbox-resources", value_name = "FILE")]
     pub sandbox_resources: Option<PathBuf>,
 }
 

@@ -3,8 +3,11 @@ use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// Kill a living container first
+    /// Kill a running, paused or created container first (SIGKILL to every process), and
+    /// succeed when the container does not exist
     #[arg(short, long)]
     pub force: bool,
 }

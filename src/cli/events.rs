@@ -3,12 +3,15 @@ use anyhow::{Context, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// Print one stats object and exit
+    /// Print one stats object (JSON) and exit, instead of streaming
     #[arg(long)]
     pub stats: bool,
-    /// Interval between stats while streaming (e.g. 5s, 500ms)
-    #[arg(long, default_value = "5s")]
+    /// Interval between stats objects while streaming: a number with ms, s, m or h (e.g. 5s,
+    /// 500ms); OOM events are printed as they happen
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub interval: String,
 }
 

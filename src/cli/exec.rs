@@ -6,42 +6,61 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// The command and its arguments (unless --process)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// The command and its arguments (unless --process), e.g. sh -c 'echo hi'
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
-    /// A full OCI process JSON
-    #[arg(short, long)]
+    /// A full OCI process JSON file (runtime-spec `process`) instead of COMMAND and the flags
+    #[arg(short, long, value_name = "FILE")]
     pub process: Option<PathBuf>,
+    /// Give the process a terminal (relayed in the foreground, or sent to --console-socket)
     #[arg(short, long)]
     pub tty: bool,
+    /// Detach: return once the process runs, without waiting for its exit code
     #[arg(short, long)]
     pub detach: bool,
-    #[arg(long = "pid-file")]
+    /// File to write the process's pid to (as the host sees it), e.g. with -d
+    #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    #[arg(long = "console-socket")]
+    /// Unix socket that receives the pty master with -t (as with create)
+    #[arg(long = "console-socket", value_name = "SOCKET")]
     pub console_socket: Option<PathBuf>,
-    #[arg(long)]
+    /// Working directory inside the container [default: the container's process.cwd]
+    #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// NAME=VALUE, repeatable
-    #[arg(short, long)]
+    /// Environment variable to set, repeatable (e.g. -e TERM=xterm); the container's env
+    /// is kept
+    #[arg(short, long, value_name = "NAME=VALUE")]
     pub env: Vec<String>,
-    /// uid[:gid]
-    #[arg(short, long)]
+    /// User and group to run as, numeric (e.g. 1000 or 1000:1000) [default: the container's]
+    #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
-    #[arg(short = 'g', long = "additional-gids")]
+    /// Additional group id, repeatable (e.g. -g 10 -g 20)
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
     pub additional_gids: Vec<u32>,
-    /// Capability to add, repeatable
-    #[arg(short, long)]
+    /// Capability to add to the bounding, effective and permitted sets, repeatable (e.g.
+    /// CAP_NET_ADMIN)
+    #[arg(short, long, value_name = "CAP")]
     pub cap: Vec<String>,
+    /// Set no_new_privileges: setuid binaries and file capabilities gain nothing
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    #[arg(long)]
+    /// AppArmor profile for the process (refused where AppArmor is not enabled)
+    #[arg(long, value_name = "PROFILE")]
     pub apparmor: Option<String>,
-    #[arg(long = "process-label")]
+    /// SELinux label for the process (ignored where SELinux is not enabled)
+    #[arg(long = "process-label", value_name = "LABEL")]
     pub process_label: Option<String>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra inherited fds to the process: fds 3 to 3+N-1 (e.g. 1)
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: i32,
+    /// Allow exec into a paused container (runc refuses one by default too)
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
     /// Run the process in an existing sub-cgroup of the container's: [CONTROLLER[,CONTROLLER]:]PATH

@@ -3,10 +3,13 @@ use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// Signal name or number (default SIGTERM)
+    /// Signal: a name with or without SIG, or a number (e.g. KILL, SIGHUP, 9)
+    #[arg(value_name = "SIGNAL", default_value = "SIGTERM")]
     pub signal: Option<String>,
-    /// Signal every process in the container's cgroup
+    /// Signal every process in the container's cgroup, not only its init
     #[arg(short, long)]
     pub all: bool,
 }

@@ -4,13 +4,20 @@ use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(short, long, value_enum, default_value = "table")]
+    /// Output: a table, or a JSON array of states
+    #[arg(
+        short,
+        long,
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
     pub format: OutputFormat,
-    /// Only print ids
+    /// Only print the ids, one a line
     #[arg(short, long)]
     pub quiet: bool,
     /// Only the containers of this sandbox (an id prefix works)
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub sandbox: Option<String>,
 }
 

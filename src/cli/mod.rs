@@ -1,5 +1,6 @@
 //! runc's command line. Options may come before or after positional arguments, in `-b B`,
 //! `--bundle B` and `--bundle=B` forms; global flags are accepted anywhere.
+mod completion;
 mod create;
 mod delete;
 mod events;
@@ -7,6 +8,7 @@ mod exec;
 mod features;
 mod kill;
 mod list;
+mod man;
 mod pause;
 mod ps;
 mod run;
@@ -23,11 +25,24 @@ use std::path::PathBuf;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const SPEC_VERSION: &str = "1.3.0";
 
+/// The examples at the end of `coop --help` (and of coop(1)).
+const EXAMPLES: &str = "\
+Examples:
+  coop spec && coop run -b . demo        run the bundle in the current directory
+  coop run -d -b /srv/web web            detached; then: coop exec -t web sh
+  coop list                              the containers under --root
+  coop update --memory 256m --pids-limit 100 web
+  coop kill web KILL && coop delete web
+
+Global options go before or after the command. 'coop COMMAND --help' shows a command's options.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "coop",
     about = "coop: an OCI container runtime",
-    disable_version_flag = true
+    version = VERSION,
+    disable_version_flag = true,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -50,31 +65,41 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Directory for container state (default /run/coop for root, $XDG_RUNTIME_DIR/coop otherwise).
+    /// Directory for container state [default: /run/coop for root, $XDG_RUNTIME_DIR/coop
+    /// otherwise]
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Log file (default: stderr).
+    /// Log file, appended to [default: stderr]; podman and containerd read errors from it
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<String>,
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    /// Format of --log: text lines, or runc's JSON lines {"level","msg","time"}
+    #[arg(
+        long = "log-format",
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     pub log_format: LogFormat,
+    /// Log debug messages too
     #[arg(long, global = true)]
     pub debug: bool,
     /// Accepted for runc compatibility (coop manages cgroupfs paths itself).
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup", global = true, hide = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility.
-    #[arg(long, global = true, value_name = "true|false|auto", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, value_name = "true|false|auto", num_args = 0..=1, default_missing_value = "true", hide = true)]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
     pub criu: Option<String>,
-    /// hooks.d directory (repeatable; default /usr/share/containers/oci/hooks.d and
-    /// /etc/coop/hooks.d)
+    /// hooks.d directory of oci-hooks(5) JSON files, repeatable [default:
+    /// /usr/share/containers/oci/hooks.d and /etc/coop/hooks.d]
     #[arg(long = "hooks-dir", global = true, value_name = "DIR")]
     pub hooks_dir: Vec<PathBuf>,
-    /// Print the version.
+    /// Print the version, commit and OCI runtime-spec version
     #[arg(short = 'v', long)]
     pub version: bool,
 }
@@ -112,6 +137,11 @@ pub enum Command {
     Spec(spec::Args),
     /// Print what coop supports (JSON)
     Features(features::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
+    Completion(completion::Args),
+    /// Write a man page per command into a directory (used by `make`)
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 impl Global {
@@ -164,6 +194,42 @@ pub fn version_text() -> String {
     )
 }
 
+/// The command line as parsed and as `--help` shows it. Each command gets hidden copies of the
+/// global options (clap then does not add visible ones), so `coop run --help` lists run's own
+/// options and points to `coop --help` for the global ones, which work everywhere as before.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    cmd.mut_subcommands(|mut sub| {
+        for a in &globals {
+            sub = sub.arg(a.clone().hide(true));
+        }
+        let own = sub.get_after_help().map(|h| format!("{h}\n\n"));
+        sub.after_help(format!(
+            "{}Global options (--root, --log, --log-format, --debug, --hooks-dir) work here \
+             too: see 'coop --help'.",
+            own.unwrap_or_default()
+        ))
+    })
+}
+
+/// Parse a command line (the program name first) with `command()`.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let m = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&m).map_err(|e| e.format(&mut cmd))
+}
+
 /// Run one command; the result is coop's exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
@@ -176,8 +242,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         );
     }
     let Some(cmd) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help()?;
+        command().print_help()?;
         return Ok(0);
     };
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
@@ -200,7 +265,50 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Completion(a) => completion::run(a),
+        Command::Man(a) => man::run(a),
     }
+}
+
+/// A usage error (unknown flag, bad value, missing argument) as one line naming the flag and
+/// the problem, then where to look: `coop: error: unexpected argument '--foo' found (see 'coop
+/// run --help')`. clap's own rendering (a tip, the usage, a blank line) is several lines;
+/// runc, podman and containerd show one.
+pub fn usage_error(e: &clap::Error, args: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    if msg.ends_with(':') {
+        // "the following required arguments were not provided:" and the list below it
+        let items: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        msg = format!("{msg} {}", items.join(", "));
+    }
+    for kind in [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand] {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => msg.push_str(&format!("; did you mean '{s}'?")),
+            Some(ContextValue::Strings(v)) if !v.is_empty() => {
+                msg.push_str(&format!("; did you mean '{}'?", v.join("' or '")))
+            }
+            _ => {}
+        }
+    }
+    // The command the error is about: the first argument naming one (clap's "Usage:" line is
+    // not in every error).
+    let top = command();
+    let cmd = args
+        .iter()
+        .skip(1)
+        .find_map(|a| {
+            top.get_subcommands()
+                .find(|c| c.get_name() == a || c.get_all_aliases().any(|x| x == a))
+        })
+        .map_or_else(|| "coop".into(), |c| format!("coop {}", c.get_name()));
+    format!("coop: error: {msg} (see '{cmd} --help')")
 }
 
 #[cfg(test)]
@@ -208,7 +316,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("coop").chain(args.iter().copied())).unwrap()
+        parse_from(std::iter::once("coop").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
@@ -267,6 +375,83 @@ mod tests {
         assert!(
             matches!(c.command, Some(Command::Run(r)) if r.detach && r.create.preserve_fds == 2 && r.create.no_pivot)
         );
+    }
+
+    fn usage(args: &[&str]) -> String {
+        let args: Vec<String> = std::iter::once("coop")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        usage_error(&parse_from(&args).unwrap_err(), &args)
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_flag() {
+        assert_eq!(
+            usage(&["run", "--xyzzy", "x"]),
+            "coop: error: unexpected argument '--xyzzy' found (see 'coop run --help')"
+        );
+        assert_eq!(
+            usage(&["delete", "--forc", "x"]),
+            "coop: error: unexpected argument '--forc' found; did you mean '--force'? \
+             (see 'coop delete --help')"
+        );
+        let e = usage(&["create", "--preserve-fds", "many", "x"]);
+        assert!(
+            e.starts_with("coop: error: invalid value 'many' for '--preserve-fds <N>'"),
+            "{e}"
+        );
+        assert!(e.ends_with("(see 'coop create --help')"), "{e}");
+        assert_eq!(
+            usage(&["start"]),
+            "coop: error: the following required arguments were not provided: <ID> \
+             (see 'coop start --help')"
+        );
+        assert_eq!(
+            usage(&["--root", "/r", "update", "--memory"]),
+            "coop: error: a value is required for '--memory <SIZE>' but none was supplied \
+             (see 'coop update --help')"
+        );
+        assert_eq!(
+            usage(&["--bogus"]),
+            "coop: error: unexpected argument '--bogus' found (see 'coop --help')"
+        );
+        for args in [&["run", "--foo", "x"][..], &["nosuchverb"], &["start"]] {
+            assert!(!usage(args).contains('\n'), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn command_help_points_to_the_global_options_instead_of_repeating_them() {
+        let mut cmd = command();
+        let sub = cmd.find_subcommand_mut("exec").unwrap();
+        let help = sub.render_help().to_string();
+        assert!(help.contains("--pid-file"), "{help}");
+        assert!(!help.contains("--root <DIR>"), "{help}");
+        assert!(help.contains("see 'coop --help'"), "{help}");
+        let top = command().render_help().to_string();
+        assert!(top.contains("--root <DIR>"), "{top}");
+        // They still work after the command, with their values.
+        let c = parse(&["exec", "--hooks-dir", "/h", "--debug", "c", "--root", "/r", "true"]);
+        assert_eq!(c.global.hooks_dir, vec![PathBuf::from("/h")]);
+        assert!(c.global.debug);
+        assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/r")));
+    }
+
+    #[test]
+    fn every_flag_and_argument_has_help() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = vec![];
+        for sub in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for a in sub.get_arguments() {
+                if a.get_help().is_none() && !a.is_hide_set() {
+                    missing.push(format!("{} {}", sub.get_name(), a.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 
     #[test]

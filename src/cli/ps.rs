@@ -3,11 +3,24 @@ use anyhow::{bail, Context, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(short, long, value_enum, default_value = "table")]
+    /// Output: ps(1)'s table, or a JSON array of host pids (as containerd reads it)
+    #[arg(
+        short,
+        long,
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
     pub format: OutputFormat,
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// Options for ps(1) (default -ef)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Options for ps(1) with --format table (default -ef; e.g. -- -o pid,comm)
+    #[arg(
+        value_name = "PS_ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_args: Vec<String>,
 }
 

@@ -7,10 +7,10 @@ use anyhow::Result;
 pub struct Args {
     #[command(flatten)]
     pub create: super::create::Args,
-    /// Return once the container is started
+    /// Return once the container is started (its exit code is not waited for)
     #[arg(short, long)]
     pub detach: bool,
-    /// Keep the container after it exits
+    /// Keep the container (stopped) after it exits, for `state` and `delete` later
     #[arg(long)]
     pub keep: bool,
 }

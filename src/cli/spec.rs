@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to write config.json
-    #[arg(short, long, default_value = ".")]
+    /// Directory to write config.json into (an existing one is not overwritten)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
     pub bundle: PathBuf,
 }
 

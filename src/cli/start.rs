@@ -3,6 +3,8 @@ use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
 }
 

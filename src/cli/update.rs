@@ -6,29 +6,52 @@ use std::io::Read;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Container id (any unambiguous prefix of one works)
+    #[arg(value_name = "ID")]
     pub id: String,
-    /// JSON LinuxResources from a file, or - for stdin
-    #[arg(short = 'r', long)]
+    /// JSON LinuxResources (runtime-spec linux.resources) from a file, or - for stdin; the
+    /// flags below apply on top of it
+    #[arg(short = 'r', long, value_name = "FILE|-")]
     pub resources: Option<String>,
-    #[arg(long)]
+    /// Memory limit in bytes, or with a unit k, m, g, t (powers of 1024; e.g. 256m); -1 for
+    /// no limit
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
+    /// Memory + swap limit, same units as --memory (e.g. 512m); -1 for no limit
+    #[arg(long = "memory-swap", value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    #[arg(long = "memory-reservation")]
+    /// Memory soft limit (v1 soft_limit, v2 memory.low), same units as --memory (e.g. 128m)
+    #[arg(
+        long = "memory-reservation",
+        value_name = "SIZE",
+        allow_hyphen_values = true
+    )]
     pub memory_reservation: Option<String>,
-    #[arg(long = "cpu-shares")]
+    /// CPU shares, a relative weight (default 1024; e.g. 512 for half)
+    #[arg(long = "cpu-shares", value_name = "SHARES")]
     pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    /// CPU time allowed per --cpu-period, in microseconds (e.g. 50000 of 100000 for half a
+    /// CPU); -1 for no limit
+    #[arg(
+        long = "cpu-quota",
+        allow_hyphen_values = true,
+        value_name = "MICROSECONDS"
+    )]
     pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-period")]
+    /// Length of a CPU period in microseconds (default 100000)
+    #[arg(long = "cpu-period", value_name = "MICROSECONDS")]
     pub cpu_period: Option<u64>,
-    #[arg(long = "cpuset-cpus")]
+    /// CPUs the container may run on (e.g. 0-1,3)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
+    /// Memory nodes the container may allocate from (e.g. 0)
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
     pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    /// Most processes (and threads) in the container (e.g. 100); -1 for no limit
+    #[arg(long = "pids-limit", allow_hyphen_values = true, value_name = "N")]
     pub pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
+    /// Block IO weight, 10 to 1000 (v2 io.weight; e.g. 500)
+    #[arg(long = "blkio-weight", value_name = "WEIGHT")]
     pub blkio_weight: Option<u16>,
 }
 
