@@ -118,8 +118,11 @@ fn personality_linux32_shows_i686() {
 #[test]
 fn memory_policy_is_seen_in_numa_maps() {
     if !std::path::Path::new("/proc/self/numa_maps").exists() {
-        eprintln!("skipped: memory_policy_is_seen_in_numa_maps needs a NUMA kernel");
-        return;
+        return skip(
+            "memory_policy_is_seen_in_numa_maps",
+            "needs a NUMA kernel (/proc/self/numa_maps)",
+            "COOP_NO_SKIP",
+        );
     }
     // The heap of the process follows the task policy: numa_maps shows it.
     let script = "grep -c ' bind:0 ' /proc/self/numa_maps";
@@ -337,8 +340,11 @@ fn pids_limit_zero_means_zero() {
 #[test]
 fn intel_rdt_without_resctrl_is_refused() {
     if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
-        eprintln!("skipped: intel_rdt_without_resctrl_is_refused: resctrl is mounted here");
-        return;
+        return skip(
+            "intel_rdt_without_resctrl_is_refused",
+            "resctrl is mounted here",
+            "COOP_NO_SKIP",
+        );
     }
     refused(
         |c| c["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=f"}),
