@@ -169,7 +169,7 @@ one_case() { # one_case CMD N SYSCALL K
   fi
   # shellcheck disable=SC2046
   ( strace -qq -o /dev/null -e trace="$sc" -e inject="$sc:signal=KILL:when=$k" \
-    "$COOP" --root "$ROOT" $(args_of "$cmd") </dev/null >/dev/null 2>&1 ) 2>/dev/null
+    "$COOP" --root "$ROOT" $(args_of "$cmd") </dev/null >/dev/null 2>&1 || true ) 2>/dev/null
   cases=$((cases + 1))
   # A dying coop's children notice (pdeathsig, EOF): give the kernel a moment to settle,
   # polling, before calling a disagreement a problem.

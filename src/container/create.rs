@@ -120,7 +120,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         sandbox_cgroup: None,
     };
     let mut cleanup = Cleanup {
-        container: Some(Container { meta, locked }),
+        container: Some(Container {
+            meta,
+            locked,
+            unreadable: None,
+        }),
         cgroup: None,
         pidfd: None,
     };
@@ -228,6 +232,7 @@ fn create_locked(
         listen_fds: listen,
         plan: namespaces::plan(linux),
         cgroup_dirs: cgroup_mount_dirs(cg.paths()),
+        parent_pid: std::process::id() as i32,
     };
     let spawned = process::spawn(&ctx, cg)?;
     let (pid, console) = (spawned.pid, spawned.console);

@@ -20,7 +20,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code for coop: the process's in the foreground, 0 when detached.
 pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
-    let c = Container::load(store, &o.id, false)?;
+    let c = Container::read(store, &o.id)?;
     match c.meta.status {
         Status::Running => {}
         Status::Paused if o.ignore_paused => {}

@@ -33,6 +33,8 @@ pub struct InitContext<'a> {
     pub plan: Plan,
     /// The container's cgroup directories by their name under a `cgroup` mount.
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// coop's pid: init dies with it until create is done (PR_SET_PDEATHSIG).
+    pub parent_pid: i32,
 }
 
 /// A container init that is set up and waits on exec.fifo.
