@@ -4,6 +4,7 @@
 //! `cargo test --test integration` as root (scripts/test.sh does).
 mod cgroups;
 mod common;
+mod concurrency;
 mod devices;
 mod errors;
 mod escapes;
@@ -11,6 +12,7 @@ mod events;
 mod exec;
 mod hooks;
 mod lifecycle;
+mod recovery;
 mod sandbox;
 mod selfexe;
 mod setup;

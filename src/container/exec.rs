@@ -2,6 +2,7 @@
 use super::run::{foreground, wait};
 use super::{create::write_pid_file, Container, Status, Store};
 use crate::cgroups;
+use crate::error::Error;
 use crate::linux::tty;
 use crate::process::{self, setns::ExecContext};
 use anyhow::{bail, Result};
@@ -40,8 +41,9 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let cg = cgroups::manager(c.meta.cgroup.clone());
+    let init_pid = c.meta.pid;
     let ctx = ExecContext {
-        init_pid: c.meta.pid,
+        init_pid,
         process: &o.process,
         seccomp: seccomp.as_ref(),
         preserve_fds: o.preserve_fds,
@@ -49,7 +51,29 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.
     drop(c);
-    let spawned = process::spawn_exec(&ctx, cg.as_ref())?;
+    let spawned = match process::spawn_exec(&ctx, cg.as_ref()) {
+        Ok(s) => s,
+        // The container stopped or was deleted meanwhile (a racing `delete --force` kills
+        // the new process with it): say that, not how the setup broke.
+        Err(e) => {
+            let cgroup_gone = cg
+                .paths()
+                .v1
+                .values()
+                .chain(cg.paths().unified.iter())
+                .any(|d| !d.exists());
+            return Err(match Container::read(store, &o.id) {
+                Ok(c) if c.meta.status == Status::Stopped || cgroup_gone => Error::WrongState {
+                    id: c.meta.id.clone(),
+                    status: Status::Stopped,
+                    verb: "exec",
+                }
+                .into(),
+                Err(gone) if matches!(gone.downcast_ref(), Some(Error::NotFound(_))) => gone,
+                _ => e,
+            });
+        }
+    };
     let console = match (&o.console_socket, spawned.console) {
         (Some(sock), Some(m)) => {
             tty::send_to_socket(&sock.to_string_lossy(), &m)?;
