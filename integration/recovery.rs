@@ -227,10 +227,15 @@ fn hooks_under_foreground_run_start_with_no_blocked_signal() {
     let out = dir.path().join("sigblk");
     let env = Env::new(&["true"], |c| {
         c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
-            format!("grep SigBlk /proc/self/status > {}", out.display())]}]});
+            format!("grep -E 'SigBlk|SigIgn' /proc/self/status > {}", out.display())]}]});
     });
     let id = unique("mask");
     env.ok(&["run", "-b", env.bundle_path(), &id]);
-    let line = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(line.trim(), "SigBlk:\t0000000000000000");
+    // Nothing blocked (a foreground run blocks nearly everything to forward it) and nothing
+    // ignored.
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        lines,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
 }
