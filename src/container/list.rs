@@ -10,7 +10,12 @@ pub fn list(store: &Store) -> Result<Vec<State>> {
     let mut out = vec![];
     for id in store.ids()? {
         match Container::read(store, &id) {
-            Ok(c) => out.push(State::of(&c)),
+            Ok(c) => {
+                if let (Some(why), super::Status::Stopped) = (&c.unreadable, c.meta.status) {
+                    log::warn!("{id}: {why} (delete --force removes it)");
+                }
+                out.push(State::of(&c))
+            }
             // Deleted since we read the directory.
             Err(e) if matches!(e.downcast_ref(), Some(crate::error::Error::NotFound(_))) => {}
             Err(e) => log::warn!(
