@@ -66,6 +66,7 @@ cleanup_all() {
   rm -rf "$WORK"
 }
 trap cleanup_all EXIT
+trap "exit 130" INT TERM
 
 make_busybox_rootfs "$WORK/rootfs" || exit 2
 bundle() { # bundle DIR ARGS_JSON
@@ -107,7 +108,7 @@ check_state() {
   fi
   [ $rc = 0 ] || { echo "state fails while the directory exists: $out"; return; }
   st=$(jq -r .status <<<"$out"); pid=$(jq -r .pid <<<"$out")
-  lst=$(coopr list --format json 2>&1 | jq -r --arg id "$ID" '.[] | select(.id == $id) | .status' 2>&1)
+  lst=$(coopr list --format json 2>/dev/null | jq -r --arg id "$ID" '.[] | select(.id == $id) | .status' 2>&1)
   [ "$lst" = "$st" ] || echo "list says '${lst:-<absent>}', state says $st"
   procs=$(cg_procs)
   case $st in

@@ -239,3 +239,124 @@ fn hooks_under_foreground_run_start_with_no_blocked_signal() {
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
     );
 }
+
+/// A --root on a small tmpfs, filled up on demand (ENOSPC for every new file).
+struct FullRoot {
+    dir: tempfile::TempDir,
+}
+
+impl FullRoot {
+    fn new() -> FullRoot {
+        let dir = tempfile::Builder::new()
+            .prefix("coop-full")
+            .tempdir()
+            .unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "coopfull"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs");
+        FullRoot { dir }
+    }
+
+    fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k"])
+            .arg(format!("of={}/fill", self.dir.path().display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+        let probe = self.dir.path().join("probe");
+        assert!(std::fs::write(&probe, vec![0u8; 8192]).is_err(), "not full");
+        let _ = std::fs::remove_file(probe);
+    }
+
+    fn unfill(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("fill"));
+    }
+
+    fn coop(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(coop_bin())
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        out.wait_with_output().unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        let out = Command::new(coop_bin())
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .args(["state", id])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "state: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for FullRoot {
+    fn drop(&mut self) {
+        self.unfill();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_root_never_leaves_state_lying() {
+    let env = Env::new(&["sleep", "1000"], |_| {});
+    let full = FullRoot::new();
+    let id = unique("enospc");
+    // `create` prints nothing to keep open: stderr piped is fine only for commands whose
+    // container does not inherit it, so create with output discarded.
+    let st = Command::new(coop_bin())
+        .arg("--root")
+        .arg(full.dir.path().join("root"))
+        .args(["create", "-b", env.bundle_path(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    full.fill();
+    // start: the program runs; that it could not be recorded is a warning.
+    let out = full.coop(&["start", &id]);
+    assert!(out.status.success(), "start: {}", stderr(&out));
+    assert_eq!(full.status(&id), "running");
+    // pause: frozen but not recorded is undone.
+    let out = full.coop(&["pause", &id]);
+    assert!(!out.status.success(), "pause cannot record, must fail");
+    assert_eq!(full.status(&id), "running");
+    // Frozen behind coop's back (a pause killed after freezing): resume thaws it.
+    full.unfill();
+    assert!(full.coop(&["pause", &id]).status.success());
+    full.fill();
+    assert_eq!(full.status(&id), "paused");
+    let out = full.coop(&["resume", &id]);
+    assert!(out.status.success(), "resume: {}", stderr(&out));
+    assert_eq!(full.status(&id), "running");
+    let pid: i32 = {
+        let out = Command::new(coop_bin())
+            .arg("--root")
+            .arg(full.dir.path().join("root"))
+            .args(["state", &id])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["pid"]
+            .as_i64()
+            .unwrap() as i32
+    };
+    let out = full.coop(&["delete", "--force", &id]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    assert!(!full.dir.path().join("root").join(&id).exists());
+    assert!(!process_exists(pid));
+}

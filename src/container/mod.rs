@@ -106,7 +106,7 @@ impl Container {
                 Some(crate::error::render(&e)),
             ),
         };
-        meta.status = derive_status(&meta, &locked.dir, writer_active);
+        meta.status = derive_status(&meta, writer_active);
         if meta.status != Status::Stopped
             && meta.sandbox_id != meta.id
             && !sandbox::root_alive(&locked.dir, &meta.sandbox_id)
@@ -227,7 +227,7 @@ fn derived_meta(id: &str, dir: &Path) -> Meta {
 /// - a living init: paused iff the freezer says frozen (a pause killed after freezing, a
 ///   resume killed after thawing); else created while init still holds exec.fifo (it has
 ///   not exec'd), running once it has exec'd (a start killed after releasing it).
-pub fn derive_status(meta: &Meta, dir: &Path, writer_active: &dyn Fn() -> bool) -> Status {
+pub fn derive_status(meta: &Meta, writer_active: &dyn Fn() -> bool) -> Status {
     let alive = procfs::is_alive(meta.pid, meta.pid_start_time);
     match meta.status {
         Status::Stopped => Status::Stopped,
@@ -250,7 +250,7 @@ pub fn derive_status(meta: &Meta, dir: &Path, writer_active: &dyn Fn() -> bool) 
             if crate::cgroups::is_frozen(&meta.cgroup) {
                 return Status::Paused;
             }
-            match init_holds_fifo(meta.pid, &dir.join(store::FIFO)) {
+            match init_holds_fifo(meta.pid) {
                 Some(true) => Status::Created,
                 Some(false) => Status::Running,
                 // /proc/PID/fd is closed to us (rootless, non-dumpable init): the record.
@@ -261,21 +261,24 @@ pub fn derive_status(meta: &Meta, dir: &Path, writer_active: &dyn Fn() -> bool) 
     }
 }
 
-/// Whether `pid` still holds exec.fifo open (init does, by an O_PATH fd, until it execs the
-/// container's program); None when its fds cannot be read.
-fn init_holds_fifo(pid: i32, fifo: &Path) -> Option<bool> {
-    use std::os::unix::ffi::OsStrExt;
+/// Whether `pid` still holds exec.fifo: init holds it by an O_PATH, close-on-exec fd until
+/// it execs the container's program. Recognised by that signature (an O_PATH fd to a fifo)
+/// rather than by path: the path the kernel shows depends on init's mount namespace (after
+/// pivot_root the host's mounts are detached there), and a replaced exec.fifo is not the one
+/// init holds. None when the fds cannot be read.
+fn init_holds_fifo(pid: i32) -> Option<bool> {
+    use std::os::unix::fs::FileTypeExt;
     let rd = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    let fifo = match fifo.parent().map(std::fs::canonicalize) {
-        Some(Ok(d)) => d.join(store::FIFO),
-        _ => fifo.to_path_buf(),
-    };
-    let want = fifo.as_os_str().as_bytes();
     Some(rd.flatten().any(|e| {
-        std::fs::read_link(e.path()).is_ok_and(|t| {
-            let t = t.as_os_str().as_bytes();
-            t == want || t.strip_prefix(want) == Some(b" (deleted)".as_slice())
-        })
+        let fd = e.file_name();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+            .unwrap_or_default();
+        let o_path = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|f| f & libc::O_PATH as u32 != 0);
+        o_path && std::fs::metadata(e.path()).is_ok_and(|m| m.file_type().is_fifo())
     }))
 }
 
@@ -303,7 +306,7 @@ mod tests {
     }
 
     fn refresh(m: &Meta) -> Status {
-        derive_status(m, Path::new("/nonexistent"), &|| false)
+        derive_status(m, &|| false)
     }
 
     #[test]
@@ -327,10 +330,7 @@ mod tests {
         assert_eq!(refresh(&meta("a", Status::Creating, 0, 0)), Status::Stopped);
         // A create that holds the lock is still creating.
         let m = meta("a", Status::Creating, 0, 0);
-        assert_eq!(
-            derive_status(&m, Path::new("/x"), &|| true),
-            Status::Creating
-        );
+        assert_eq!(derive_status(&m, &|| true), Status::Creating);
     }
 
     #[test]

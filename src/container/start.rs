@@ -74,7 +74,11 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     // (Should this fail, or start be killed from here on, status is still derived as running
     // from the kernel: init no longer holds exec.fifo.)
     c.set_status(Status::Running, "start")?;
-    c.save()?;
+    // The program runs whether or not this is recorded (ENOSPC, EIO): every command derives
+    // running from init having exec'd, so a failed write is a warning, not a failed start.
+    if let Err(e) = c.save() {
+        log::warn!("{}", crate::error::render(&e));
+    }
     // poststart: after the user process started, before start returns; failures warn. Run
     // without the container's lock: nobody waits on a slow hook.
     let st = hooks::state(
