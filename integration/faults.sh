@@ -122,13 +122,15 @@ check_state() {
           echo "state says $st with pid $pid, not a living process of the cgroup ($(echo $procs))"
         return
       fi
-      comm=$(cat "/proc/$pid/comm" 2>/dev/null)
+      # init is a clone of coop until it execs the container's program.
+      if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$COOP" ]; then comm=coop
+      else comm=$(cat "/proc/$pid/comm" 2>/dev/null); fi
       if frozen; then
         [ "$st" = paused ] || echo "the freezer is frozen, state says $st"
       else
         [ "$st" != paused ] || echo "state says paused, the freezer is thawed"
         case $st:$comm in
-          created:coop*|creating:coop*|running:sleep|running:true) ;;
+          created:coop|creating:coop|running:sleep|running:true) ;;
           *) echo "state says $st, init is '$comm'" ;;
         esac
       fi

@@ -225,8 +225,9 @@ fn derived_meta(id: &str, dir: &Path) -> Meta {
 /// - `creating`: a create is still going (it holds the lock) or its processes live on in the
 ///   container's cgroup; otherwise it died: stopped;
 /// - a living init: paused iff the freezer says frozen (a pause killed after freezing, a
-///   resume killed after thawing); else created while init still holds exec.fifo (it has
-///   not exec'd), running once it has exec'd (a start killed after releasing it).
+///   resume killed after thawing); else a created one is created while init still holds
+///   exec.fifo (it has not exec'd), running once it has exec'd (a start killed after
+///   releasing it).
 pub fn derive_status(meta: &Meta, writer_active: &dyn Fn() -> bool) -> Status {
     let alive = procfs::is_alive(meta.pid, meta.pid_start_time);
     match meta.status {
@@ -250,12 +251,15 @@ pub fn derive_status(meta: &Meta, writer_active: &dyn Fn() -> bool) -> Status {
             if crate::cgroups::is_frozen(&meta.cgroup) {
                 return Status::Paused;
             }
-            match init_holds_fifo(meta.pid) {
-                Some(true) => Status::Created,
-                Some(false) => Status::Running,
-                // /proc/PID/fd is closed to us (rootless, non-dumpable init): the record.
-                None if recorded == Status::Paused => Status::Running,
-                None => recorded,
+            match recorded {
+                // Only a created init can be before its exec (and it has few fds to look at).
+                Status::Created => match init_holds_fifo(meta.pid) {
+                    Some(false) => Status::Running,
+                    // Still waiting, or /proc/PID/fd is closed to us (rootless): the record.
+                    _ => Status::Created,
+                },
+                // A paused record whose freezer is thawed: a resume killed after thawing.
+                _ => Status::Running,
             }
         }
     }
