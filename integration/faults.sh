@@ -31,6 +31,7 @@
 set -u
 COOP=${1:?usage: faults.sh COOP_BINARY}
 COOP=$(readlink -f "$COOP")
+COMM=$(basename "$COOP" | cut -c1-15)
 CASES=${FAULTS_CASES:-25}
 ONLY=${FAULTS_ONLY:-}   # e.g. FAULTS_ONLY="pause resume": only these commands
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -122,9 +123,9 @@ check_state() {
           echo "state says $st with pid $pid, not a living process of the cgroup ($(echo $procs))"
         return
       fi
-      # init is a clone of coop until it execs the container's program.
-      if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$COOP" ]; then comm=coop
-      else comm=$(cat "/proc/$pid/comm" 2>/dev/null); fi
+      # init is a clone of coop until it execs the container's program: its comm is coop's.
+      comm=$(cat "/proc/$pid/comm" 2>/dev/null)
+      [ "$comm" = "$COMM" ] && comm=coop
       if frozen; then
         [ "$st" = paused ] || echo "the freezer is frozen, state says $st"
       else
