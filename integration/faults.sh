@@ -4,8 +4,8 @@
 #
 #   integration/faults.sh COOP_BINARY
 #
-# For each of create, start, run -d, run (foreground), exec, pause, resume, kill and
-# delete --force, the command is first run once under `strace -o` to record the sequence of
+# For each of create, create --sandbox (a sandbox root: its shm mount and sandbox cgroup),
+# start, run -d, run (foreground), exec, pause, resume, kill and delete --force, the command is first run once under `strace -o` to record the sequence of
 # system calls coop's own process makes. Then, for N in 1..count (every N with FAULTS_ALL=1,
 # else FAULTS_CASES evenly spaced N per command, default 25, the first and the last included),
 # a fresh container is prepared and the command is run again under
@@ -87,13 +87,15 @@ problem() {
 
 coopr() { "$COOP" --root "$ROOT" "$@"; }
 
-cg_procs() { # every pid in the container's cgroups
-  cat "$CG"/*/coop/"$ID"/cgroup.procs "$CG"/coop/"$ID"/cgroup.procs 2>/dev/null | sort -u
+cg_procs() { # every pid in the container's cgroups (a sandbox root's are one level down)
+  cat "$CG"/*/coop/"$ID"/cgroup.procs "$CG"/coop/"$ID"/cgroup.procs \
+    "$CG"/*/coop/"$ID"/*/cgroup.procs "$CG"/coop/"$ID"/*/cgroup.procs 2>/dev/null | sort -u
 }
 cg_dirs() { ls -d "$CG"/*/coop/"$ID" "$CG"/coop/"$ID" 2>/dev/null; }
 frozen() {
-  grep -qs FROZEN "$CG/freezer/coop/$ID/freezer.state" ||
-    grep -qs '^frozen 1' "$CG/unified/coop/$ID/cgroup.events" "$CG/coop/$ID/cgroup.events"
+  grep -qs FROZEN "$CG/freezer/coop/$ID/freezer.state" "$CG/freezer/coop/$ID/$ID/freezer.state" ||
+    grep -qs '^frozen 1' "$CG/unified/coop/$ID/cgroup.events" "$CG/coop/$ID/cgroup.events" \
+      "$CG/unified/coop/$ID/$ID/cgroup.events" "$CG/coop/$ID/$ID/cgroup.events"
 }
 clones() { pgrep -f -- "$ROOT" 2>/dev/null; } # coop clones not exec'd yet name the root
 
@@ -143,7 +145,7 @@ check_state() {
 # Run one case: $1 = command name, $2 = N (0 = record only), rest = the coop arguments.
 prepare() { # prepare CMD: bring the container to where CMD starts from
   case $1 in
-    create|run-d|run) ;;
+    create|run-d|run|sandbox) ;;
     start) coopr create --bundle "$WORK/sleep" "$ID" ;;
     exec|pause|kill|delete) coopr run -d --bundle "$WORK/sleep" "$ID" ;;
     resume) coopr run -d --bundle "$WORK/sleep" "$ID" && coopr pause "$ID" ;;
@@ -152,6 +154,7 @@ prepare() { # prepare CMD: bring the container to where CMD starts from
 args_of() {
   case $1 in
     create) echo "create --bundle $WORK/sleep $ID" ;;
+    sandbox) echo "create --sandbox $ID --bundle $WORK/sleep $ID" ;;
     start) echo "start $ID" ;;
     run-d) echo "run -d --bundle $WORK/sleep $ID" ;;
     run) echo "run --bundle $WORK/true $ID" ;;
@@ -213,7 +216,7 @@ cleanup_case() {
   grep -o " $ROOT[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
 }
 
-for cmd in create start run-d run exec pause resume kill delete; do
+for cmd in create sandbox start run-d run exec pause resume kill delete; do
   if [ -n "$ONLY" ] && ! grep -qw -- "$cmd" <<<"$ONLY"; then continue; fi
   # Record the system calls of one undisturbed run.
   ROOT=$WORK/root-$cmd-rec; ID=$TAG-$cmd-rec
