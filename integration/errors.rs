@@ -144,16 +144,18 @@ fn terminal_without_console_socket_is_refused() {
 }
 
 #[test]
-fn corrupt_state_is_skipped_by_list_and_removed_by_delete_force() {
+fn corrupt_state_is_listed_and_removed_by_delete_force() {
     let env = Env::new(&["sleep", "100"], |_| {});
     env.create("good");
     let bad = env.root.path().join("broken");
     std::fs::create_dir(&bad).unwrap();
     std::fs::write(bad.join("lock"), "").unwrap();
     std::fs::write(bad.join("meta.json"), "{\"id\": \"broken\", \"stat").unwrap();
+    // Listed (as stopped: nothing lives in its cgroup), with a warning naming the damage.
     let out = env.coop(&["list", "-q"]);
     assert!(out.status.success());
-    assert_eq!(stdout(&out), "good\n");
+    assert_eq!(stdout(&out), "broken\ngood\n");
+    assert_eq!(env.status("broken"), "stopped");
     assert!(
         stderr(&out).contains("broken") && stderr(&out).contains("corrupt state file"),
         "{}",

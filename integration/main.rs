@@ -5,6 +5,7 @@
 mod cgroups;
 mod cli;
 mod common;
+mod concurrency;
 mod devices;
 mod errors;
 mod escapes;
@@ -13,6 +14,7 @@ mod exec;
 mod fds;
 mod hooks;
 mod lifecycle;
+mod recovery;
 mod sandbox;
 mod selfexe;
 mod setup;

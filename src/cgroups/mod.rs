@@ -303,6 +303,17 @@ pub fn new_manager(logical: &str) -> Result<Box<dyn CgroupManager>> {
     Ok(manager(layout.resolve(logical, &own)?))
 }
 
+/// Whether the kernel holds the cgroup frozen (or freezing): the v1 freezer where it is
+/// mounted (what pause uses there), else the cgroup2 cgroup.freeze. Missing files: not frozen.
+pub fn is_frozen(paths: &CgroupPaths) -> bool {
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    match (paths.v1.get("freezer"), &paths.unified) {
+        (Some(d), _) => matches!(read(d.join("freezer.state")).trim(), "FROZEN" | "FREEZING"),
+        (None, Some(u)) => read(u.join("cgroup.freeze")).trim() == "1",
+        (None, None) => false,
+    }
+}
+
 /// A manager for recorded paths.
 pub fn manager(paths: CgroupPaths) -> Box<dyn CgroupManager> {
     if paths.v1.is_empty() {

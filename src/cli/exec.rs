@@ -148,7 +148,7 @@ fn process(a: &Args, base: Option<Process>) -> Result<Process> {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let store = g.store();
     let base = {
-        let c = crate::container::Container::load(&store, &a.id, false)?;
+        let c = crate::container::Container::read(&store, &a.id)?;
         c.spec()?.process().clone()
     };
     let id = store.resolve(&a.id)?;

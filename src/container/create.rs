@@ -120,7 +120,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
         sandbox_cgroup: None,
     };
     let mut cleanup = Cleanup {
-        container: Some(Container { meta, locked }),
+        container: Some(Container {
+            meta,
+            locked,
+            unreadable: None,
+        }),
         cgroup: None,
         pidfd: None,
         host_mounts: None,
@@ -254,6 +258,7 @@ fn create_locked(
         listen_fds: listen,
         plan,
         cgroup_dirs: cgroup_mount_dirs(cg.paths()),
+        parent_pid: std::process::id() as i32,
     };
     let spawned = process::spawn(&ctx, cg)?;
     drop(idmapped);

@@ -18,19 +18,16 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         );
     }
     let locked = store.lock(&id, true)?;
-    let c = match Container::load_locked(locked) {
-        Ok(c) => c,
-        Err(e) if force => {
-            // A directory with a missing or corrupt meta.json: --force removes it.
-            log::warn!(
-                "removing container {id} with unreadable state: {}",
-                crate::error::render(&e)
-            );
-            return std::fs::remove_dir_all(store.dir(&id))
-                .with_context(|| format!("remove {}", store.dir(&id).display()));
+    let c = Container::load_locked(locked)?;
+    if let Some(why) = &c.unreadable {
+        // A directory with a missing or corrupt meta.json: --force still finds the processes
+        // in the cgroup derived from config.json or the default layout, kills them, and keeps
+        // the directory if they do not die.
+        if !force {
+            bail!("container {id}: {why}: cannot delete (use --force)");
         }
-        Err(e) => return Err(e),
-    };
+        log::warn!("removing container {id} with unreadable state: {why}");
+    }
     if c.meta.sandbox_root {
         // The sandbox goes down with its root: members first (we hold the root's lock, so no
         // member is being created meanwhile).
@@ -70,7 +67,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     destroy(c)
 }
 
-/// Remove what the container left: its cgroup and its state directory.
+/// Remove what the container left: its processes, cgroups, mounts and state directory, in
+/// that order, so that a delete killed half way leaves a directory from which the next one
+/// still finds everything. Nothing is removed while a process of the container lives.
 /// (poststop hooks run here, after the container is gone, before delete returns.)
 pub fn destroy(c: Container) -> Result<()> {
     let spec = c.spec().ok();
@@ -79,7 +78,10 @@ pub fn destroy(c: Container) -> Result<()> {
         !crate::linux::namespaces::plan(s.linux().as_ref())
             .has(oci_spec::runtime::LinuxNamespaceType::Mount)
     });
-    if shares_mount_ns {
+    // Processes may outlive init (no pid namespace, a member whose sandbox died, a create
+    // killed before it recorded the pid).
+    kill_and_wait(&c)?;
+    if shares_mount_ns && c.meta.rootfs.is_absolute() {
         crate::linux::rootfs::unmount_below(&c.meta.rootfs)?;
     }
     // linux.netDevices in a network namespace joined by path outlive the container: back
@@ -105,17 +107,18 @@ pub fn destroy(c: Container) -> Result<()> {
             log::warn!("linux.intelRdt: {}", crate::error::render(&e));
         }
     }
-    let cg = cgroups::manager(c.meta.cgroup.clone());
-    // Processes may outlive init (no pid namespace, or a member whose sandbox died).
-    let _ = cg.kill_all(libc::SIGKILL);
-    cg.destroy()
-        .with_context(|| format!("remove cgroup of container {}", c.id()))?;
+    if c.meta.cgroup.unified.is_some() || !c.meta.cgroup.v1.is_empty() {
+        cgroups::manager(c.meta.cgroup.clone())
+            .destroy()
+            .with_context(|| format!("remove cgroup of container {}", c.id()))?;
+    }
     if let Some(sb) = &c.meta.sandbox_cgroup {
         cgroups::manager(sb.clone())
             .destroy()
             .with_context(|| format!("remove sandbox cgroup of {}", c.id()))?;
     }
-    if c.meta.sandbox_root {
+    // A sandbox root's shm (also when a create was killed before it recorded the root).
+    if c.meta.sandbox_root || c.locked.path(sandbox::SHM_DIR).exists() {
         sandbox::unmount_shm(&c.locked.dir);
     }
     let (id, bundle, annotations) = (
@@ -123,10 +126,12 @@ pub fn destroy(c: Container) -> Result<()> {
         c.meta.bundle.clone(),
         c.meta.annotations.clone(),
     );
+    let readable = c.unreadable.is_none();
     c.locked.remove()?;
     // poststop: after the container is deleted, before delete returns; failures warn.
     if let Some(h) = spec
         .as_ref()
+        .filter(|_| readable)
         .and_then(|s| s.hooks().as_ref())
         .and_then(|h| h.poststop().clone())
     {
@@ -136,14 +141,24 @@ pub fn destroy(c: Container) -> Result<()> {
     Ok(())
 }
 
-/// SIGKILL everything in the container and wait until init is gone.
+/// SIGKILL everything in the container and wait until it is gone: init (by its pidfd) and
+/// every process of its cgroup. A frozen cgroup is thawed, whatever the record says (a pause
+/// killed after freezing): a frozen process cannot die.
 pub fn kill_and_wait(c: &Container) -> Result<()> {
-    let cg = cgroups::manager(c.meta.cgroup.clone());
     let pidfd = pidfd_open(c.meta.pid).ok().filter(|_| c.is_alive());
-    cg.kill_all(libc::SIGKILL)
-        .with_context(|| format!("kill container {}", c.id()))?;
-    if c.meta.status == Status::Paused {
-        // A frozen process on cgroup v1 dies only once thawed.
+    if c.meta.cgroup.unified.is_none() && c.meta.cgroup.v1.is_empty() {
+        // No cgroup was recorded (or derived): only init can be reached.
+        if let Some(p) = &pidfd {
+            let _ = pidfd_send_signal(p, libc::SIGKILL);
+            if !wait_exit(p, Duration::from_secs(10)) {
+                bail!("container {} init did not die after SIGKILL", c.id());
+            }
+        }
+        return Ok(());
+    }
+    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let killed = cg.kill_all(libc::SIGKILL);
+    if cgroups::is_frozen(&c.meta.cgroup) {
         cg.thaw()
             .with_context(|| format!("thaw container {}", c.id()))?;
     }
@@ -151,10 +166,29 @@ pub fn kill_and_wait(c: &Container) -> Result<()> {
         // init may not be in the cgroup yet (or at all, with a foreign cgroupsPath).
         let _ = pidfd_send_signal(p, libc::SIGKILL);
         if !wait_exit(p, Duration::from_secs(10)) {
-            anyhow::bail!("container {} init did not die after SIGKILL", c.id());
+            bail!("container {} init did not die after SIGKILL", c.id());
         }
     }
-    Ok(())
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = cg.pids().unwrap_or_default();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let why = killed
+                .err()
+                .map(|e| format!(" ({})", crate::error::render(&e)));
+            bail!(
+                "container {}: processes {left:?} still live after SIGKILL{}",
+                c.id(),
+                why.unwrap_or_default()
+            );
+        }
+        // Killed again: a process may have forked between the listing and the signal.
+        let _ = cg.kill_all(libc::SIGKILL);
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Wait until the process behind `pidfd` exits; false on timeout.

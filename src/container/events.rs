@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// One `{"type":"stats","id":...,"data":{...}}` object.
 pub fn stats(store: &Store, id: &str) -> Result<serde_json::Value> {
-    let c = Container::load(store, id, false)?;
+    let c = Container::read(store, id)?;
     c.require(
         &[Status::Created, Status::Running, Status::Paused],
         "get stats of",
@@ -20,7 +20,7 @@ pub fn stats(store: &Store, id: &str) -> Result<serde_json::Value> {
 /// Print stats every `interval` and an `{"type":"oom"}` event for every new OOM kill, as soon
 /// as the kernel reports it, until the container stops.
 pub fn stream(store: &Store, id: &str, interval: Duration, out: &mut impl Write) -> Result<()> {
-    let c = Container::load(store, id, false)?;
+    let c = Container::read(store, id)?;
     let (id, cg) = (c.id().to_string(), cgroups::manager(c.meta.cgroup.clone()));
     drop(c);
     let watch = cgroups::oom::watch(cg.paths());
@@ -44,7 +44,7 @@ pub fn stream(store: &Store, id: &str, interval: Duration, out: &mut impl Write)
         Ok(())
     };
     loop {
-        match Container::load(store, &id, false) {
+        match Container::read(store, &id) {
             Ok(c) if c.meta.status != Status::Stopped => {}
             _ => return Ok(()),
         }

@@ -2,6 +2,7 @@
 use super::run::{foreground, wait};
 use super::{create::write_pid_file, Container, Status, Store};
 use crate::cgroups;
+use crate::error::Error;
 use crate::linux::tty;
 use crate::process::{self, setns::ExecContext};
 use anyhow::{bail, Context, Result};
@@ -23,7 +24,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code for coop: the process's in the foreground, 0 when detached.
 pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
-    let c = Container::load(store, &o.id, false)?;
+    let c = Container::read(store, &o.id)?;
     match c.meta.status {
         Status::Running => {}
         Status::Paused if o.ignore_paused => {}
@@ -48,10 +49,11 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         Some(sub) => cgroups::sub::resolve(&c.meta.cgroup, sub)?,
         None => c.meta.cgroup.clone(),
     });
+    let init_pid = c.meta.pid;
     let linux = spec.linux().as_ref();
     let bundle = c.meta.bundle.clone();
     let ctx = ExecContext {
-        init_pid: c.meta.pid,
+        init_pid,
         process: &o.process,
         seccomp: seccomp.as_ref(),
         preserve_fds: o.preserve_fds,
@@ -70,7 +72,29 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.
     drop(c);
-    let mut spawned = process::spawn_exec(&ctx, cg.as_ref())?;
+    let mut spawned = match process::spawn_exec(&ctx, cg.as_ref()) {
+        Ok(s) => s,
+        // The container stopped or was deleted meanwhile (a racing `delete --force` kills
+        // the new process with it): say that, not how the setup broke.
+        Err(e) => {
+            let cgroup_gone = cg
+                .paths()
+                .v1
+                .values()
+                .chain(cg.paths().unified.iter())
+                .any(|d| !d.exists());
+            return Err(match Container::read(store, &o.id) {
+                Ok(c) if c.meta.status == Status::Stopped || cgroup_gone => Error::WrongState {
+                    id: c.meta.id.clone(),
+                    status: Status::Stopped,
+                    verb: "exec",
+                }
+                .into(),
+                Err(gone) if matches!(gone.downcast_ref(), Some(Error::NotFound(_))) => gone,
+                _ => e,
+            });
+        }
+    };
     // The process runs: a failure from here on must not leave it running.
     let console = match hand_over(o, &mut spawned) {
         Ok(c) => c,

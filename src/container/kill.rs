@@ -5,7 +5,7 @@ use crate::process::clone::{pidfd_open, pidfd_send_signal};
 use anyhow::{Context, Result};
 
 pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<()> {
-    let c = Container::load(store, id, false)?;
+    let c = Container::read(store, id)?;
     if all && c.meta.status == Status::Stopped {
         // Processes may outlive init (without a pid namespace): --all still reaches them.
         return cgroups::manager(c.meta.cgroup.clone()).kill_all(signal);

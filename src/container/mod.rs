@@ -24,7 +24,7 @@ use crate::linux::procfs;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use store::Locked;
 
 /// meta.json: everything later commands need about a container.
@@ -54,37 +54,66 @@ pub struct Meta {
     pub sandbox_cgroup: Option<CgroupPaths>,
 }
 
-/// A container loaded under its directory lock.
+/// A container loaded under its directory lock (or read without one, [`Container::read`]).
 #[derive(Debug)]
 pub struct Container {
     pub meta: Meta,
     pub locked: Locked,
+    /// meta.json is missing or corrupt (a create or delete killed half way, a damaged file):
+    /// `meta` is derived from the id and config.json, and is never saved. The reason.
+    pub unreadable: Option<String>,
 }
 
 impl Container {
-    /// Resolve `id` (or an unambiguous prefix), lock it, read meta.json and work out whether
-    /// the recorded process still lives.
+    /// Resolve `id` (or an unambiguous prefix), lock it, read meta.json and work out the
+    /// status from the kernel.
     pub fn load(store: &Store, id: &str, exclusive: bool) -> Result<Container> {
         let id = store.resolve(id)?;
         let locked = store.lock(&id, exclusive)?;
         Self::load_locked(locked)
     }
 
+    /// For a lock holder: no other writer can be active.
     pub fn load_locked(locked: Locked) -> Result<Container> {
+        Self::from_dir(locked, &|| false)
+    }
+
+    /// Read a container without taking its lock (state, list, ps, kill, exec): never waits on
+    /// a writer, works on a read-only --root.
+    pub fn read(store: &Store, id: &str) -> Result<Container> {
+        let id = store.resolve(id)?;
+        let locked = store.open(&id)?;
+        Self::from_dir(locked, &|| store.writer_active(&id))
+    }
+
+    fn from_dir(locked: Locked, writer_active: &dyn Fn() -> bool) -> Result<Container> {
         let path = locked.path(store::META);
-        let data = match std::fs::read(&path) {
-            Ok(d) => d,
+        let read = match std::fs::read(&path) {
+            Ok(d) => serde_json::from_slice::<Meta>(&d)
+                .with_context(|| format!("corrupt state file {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(locked.id.clone()).into())
+                if !locked.dir.is_dir() {
+                    return Err(Error::NotFound(locked.id.clone()).into());
+                }
+                Err(anyhow::anyhow!("{} is missing", path.display()))
             }
-            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
         };
-        let mut meta: Meta = serde_json::from_slice(&data)
-            .with_context(|| format!("corrupt state file {}", path.display()))?;
+        let (mut meta, unreadable) = match read {
+            Ok(m) => (m, None),
+            Err(e) => (
+                derived_meta(&locked.id, &locked.dir),
+                Some(crate::error::render(&e)),
+            ),
+        };
+        meta.status = derive_status(&meta, writer_active);
         // A sandbox member's status, like any container's, comes from its own process: its
         // root's death does not stop it.
-        meta.status = refresh(&meta);
-        Ok(Container { meta, locked })
+        Ok(Container {
+            meta,
+            locked,
+            unreadable,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -92,6 +121,9 @@ impl Container {
     }
 
     pub fn save(&self) -> Result<()> {
+        if let Some(why) = &self.unreadable {
+            anyhow::bail!("container {}: {why}", self.meta.id);
+        }
         let data = serde_json::to_vec(&self.meta).context("serialize container state")?;
         store::write_atomic(&self.locked.path(store::META), &data, 0o600)
     }
@@ -134,22 +166,119 @@ impl Container {
     }
 }
 
-/// The status as it is now: a recorded living state whose process is gone (or whose pid now
-/// belongs to another process) is stopped.
-fn refresh(meta: &Meta) -> Status {
-    match meta.status {
-        Status::Created | Status::Running | Status::Paused
-            if !procfs::is_alive(meta.pid, meta.pid_start_time) =>
-        {
-            Status::Stopped
-        }
-        Status::Creating if meta.pid == 0 || !procfs::is_alive(meta.pid, meta.pid_start_time) => {
-            // A create that holds the lock is still going; without the lock we would not be
-            // here. So a creating record seen under the lock is a create that died.
-            Status::Stopped
-        }
-        s => s,
+/// What can be known of a container whose meta.json is missing or corrupt: its id, and its
+/// cgroup from config.json's cgroupsPath (written before the cgroup is made) or coop's
+/// default layout. Its status is `creating` (derive_status turns it into stopped unless
+/// the cgroup holds a process or a create holds the lock).
+fn derived_meta(id: &str, dir: &Path) -> Meta {
+    let spec: Option<oci_spec::runtime::Spec> = std::fs::read(dir.join(store::CONFIG))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok());
+    let spec_path = spec
+        .as_ref()
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.cgroups_path().clone());
+    let logical = crate::cgroups::logical_path(
+        spec_path.as_deref(),
+        &sandbox::default_cgroup(id, &sandbox::Role::Standalone),
+    );
+    let cgroup = crate::cgroups::new_manager(&logical)
+        .map(|m| m.paths().clone())
+        .unwrap_or_default();
+    let owner = std::fs::metadata(dir)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(0);
+    Meta {
+        id: id.to_string(),
+        bundle: PathBuf::new(),
+        rootfs: spec
+            .as_ref()
+            .and_then(|s| s.root().as_ref())
+            .map(|r| r.path().clone())
+            .unwrap_or_default(),
+        oci_version: spec
+            .as_ref()
+            .map(|s| s.version().clone())
+            .unwrap_or_default(),
+        annotations: BTreeMap::new(),
+        status: Status::Creating,
+        pid: 0,
+        pid_start_time: 0,
+        created: String::new(),
+        owner,
+        cgroup,
+        sandbox_id: id.to_string(),
+        sandbox_root: false,
+        sandbox_cgroup: None,
     }
+}
+
+/// THE status of a container: the record (meta.json) says what coop last did, the kernel
+/// says what is true, and a command killed half way leaves the two apart. So:
+/// - a living status whose init is gone (or whose pid now belongs to another process) is
+///   stopped;
+/// - `creating`: a create is still going (it holds the lock) or its processes live on in the
+///   container's cgroup; otherwise it died: stopped;
+/// - a living init: paused iff the freezer says frozen (a pause killed after freezing, a
+///   resume killed after thawing); else a created one is created while init still holds
+///   exec.fifo (it has not exec'd), running once it has exec'd (a start killed after
+///   releasing it).
+pub fn derive_status(meta: &Meta, writer_active: &dyn Fn() -> bool) -> Status {
+    let alive = procfs::is_alive(meta.pid, meta.pid_start_time);
+    match meta.status {
+        Status::Stopped => Status::Stopped,
+        Status::Creating => {
+            let in_cgroup = || {
+                let known = meta.cgroup.unified.is_some() || !meta.cgroup.v1.is_empty();
+                known
+                    && crate::cgroups::manager(meta.cgroup.clone())
+                        .pids()
+                        .is_ok_and(|p| !p.is_empty())
+            };
+            if alive || writer_active() || in_cgroup() {
+                Status::Creating
+            } else {
+                Status::Stopped
+            }
+        }
+        Status::Created | Status::Running | Status::Paused if !alive => Status::Stopped,
+        recorded => {
+            if crate::cgroups::is_frozen(&meta.cgroup) {
+                return Status::Paused;
+            }
+            match recorded {
+                // Only a created init can be before its exec (and it has few fds to look at).
+                Status::Created => match init_holds_fifo(meta.pid) {
+                    Some(false) => Status::Running,
+                    // Still waiting, or /proc/PID/fd is closed to us (rootless): the record.
+                    _ => Status::Created,
+                },
+                // A paused record whose freezer is thawed: a resume killed after thawing.
+                _ => Status::Running,
+            }
+        }
+    }
+}
+
+/// Whether `pid` still holds exec.fifo: init holds it by an O_PATH, close-on-exec fd until
+/// it execs the container's program. Recognised by that signature (an O_PATH fd to a fifo)
+/// rather than by path: the path the kernel shows depends on init's mount namespace (after
+/// pivot_root the host's mounts are detached there), and a replaced exec.fifo is not the one
+/// init holds. None when the fds cannot be read.
+fn init_holds_fifo(pid: i32) -> Option<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    let rd = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(rd.flatten().any(|e| {
+        let fd = e.file_name();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+            .unwrap_or_default();
+        let o_path = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|f| f & libc::O_PATH as u32 != 0);
+        o_path && std::fs::metadata(e.path()).is_ok_and(|m| m.file_type().is_fifo())
+    }))
 }
 
 #[cfg(test)]
@@ -175,6 +304,10 @@ mod tests {
         }
     }
 
+    fn refresh(m: &Meta) -> Status {
+        derive_status(m, &|| false)
+    }
+
     #[test]
     fn reused_pid_is_stopped() {
         let me = std::process::id() as i32;
@@ -183,12 +316,20 @@ mod tests {
             refresh(&meta("a", Status::Running, me, start)),
             Status::Running
         );
+        // Recorded created, but the process holds no exec.fifo: it runs.
+        assert_eq!(
+            refresh(&meta("a", Status::Created, me, start)),
+            Status::Running
+        );
         assert_eq!(
             refresh(&meta("a", Status::Running, me, start + 7)),
             Status::Stopped
         );
         assert_eq!(refresh(&meta("a", Status::Paused, 0, 0)), Status::Stopped);
         assert_eq!(refresh(&meta("a", Status::Creating, 0, 0)), Status::Stopped);
+        // A create that holds the lock is still creating.
+        let m = meta("a", Status::Creating, 0, 0);
+        assert_eq!(derive_status(&m, &|| true), Status::Creating);
     }
 
     #[test]
@@ -199,6 +340,7 @@ mod tests {
         let mut c = Container {
             meta: meta("c1", Status::Creating, 0, 0),
             locked,
+            unreadable: None,
         };
         c.save().unwrap();
         assert!(c.set_status(Status::Running, "start").is_err());
@@ -213,7 +355,11 @@ mod tests {
         assert_eq!(err.to_string(), "container c1 is stopped: cannot start");
         drop(c);
         std::fs::write(store.dir("c1").join("meta.json"), b"{\"id\":").unwrap();
-        let err = Container::load(&store, "c1", false).unwrap_err();
-        assert!(format!("{err:#}").contains("corrupt state file"), "{err:#}");
+        // A corrupt record still names a container: stopped, and never saved over.
+        let c = Container::read(&store, "c1").unwrap();
+        assert_eq!(c.meta.status, Status::Stopped);
+        let why = c.unreadable.clone().unwrap();
+        assert!(why.contains("corrupt state file"), "{why}");
+        assert!(c.save().is_err());
     }
 }

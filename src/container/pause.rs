@@ -6,11 +6,17 @@ use anyhow::{Context, Result};
 pub fn pause(store: &Store, id: &str) -> Result<()> {
     let mut c = Container::load(store, id, true)?;
     c.require(&[Status::Running], "pause")?;
-    cgroups::manager(c.meta.cgroup.clone())
-        .freeze()
+    let cg = cgroups::manager(c.meta.cgroup.clone());
+    cg.freeze()
         .with_context(|| format!("freeze container {}", c.id()))?;
     c.set_status(Status::Paused, "pause")?;
-    c.save()
+    // Not recorded (ENOSPC, EIO): undo, so that the failed pause changed nothing. (Killed
+    // here instead, the freezer is what says paused.)
+    if let Err(e) = c.save() {
+        let _ = cg.thaw();
+        return Err(e);
+    }
+    Ok(())
 }
 
 pub fn resume(store: &Store, id: &str) -> Result<()> {
@@ -20,5 +26,9 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
         .thaw()
         .with_context(|| format!("thaw container {}", c.id()))?;
     c.set_status(Status::Running, "resume")?;
-    c.save()
+    // The container runs whether or not this is recorded: the freezer is what says so.
+    if let Err(e) = c.save() {
+        log::warn!("{}", crate::error::render(&e));
+    }
+    Ok(())
 }

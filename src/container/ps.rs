@@ -4,7 +4,7 @@ use crate::cgroups;
 use anyhow::{Context, Result};
 
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
-    let c = Container::load(store, id, false)?;
+    let c = Container::read(store, id)?;
     let mut pids = cgroups::manager(c.meta.cgroup.clone())
         .pids()
         .with_context(|| format!("list processes of container {}", c.id()))?;

@@ -13,6 +13,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let mut c = Container::load(store, id, true)?;
     c.require(&[Status::Created], "start")?;
     let fifo_path = c.locked.path(store::FIFO);
+    // Something else at its path (a regular file) would read as "started" at once.
+    match std::fs::symlink_metadata(&fifo_path) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) => {}
+        Ok(_) => bail!("{} is not a fifo: cannot start", fifo_path.display()),
+        Err(e) => return Err(e).with_context(|| format!("open {}", fifo_path.display())),
+    }
     // The pidfd first, checked against the recorded start time: until we open the fifo, init
     // cannot get past it, so a dead init here really died before start. (Once the fifo is
     // open, init may run and exit at once: /bin/true does.)
@@ -65,20 +71,27 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             c.id()
         );
     }
+    // (Should this fail, or start be killed from here on, status is still derived as running
+    // from the kernel: init no longer holds exec.fifo.)
     c.set_status(Status::Running, "start")?;
-    c.save()?;
-    // poststart: after the user process started, before start returns; failures warn.
+    // The program runs whether or not this is recorded (ENOSPC, EIO): every command derives
+    // running from init having exec'd, so a failed write is a warning, not a failed start.
+    if let Err(e) = c.save() {
+        log::warn!("{}", crate::error::render(&e));
+    }
+    // poststart: after the user process started, before start returns; failures warn. Run
+    // without the container's lock: nobody waits on a slow hook.
+    let st = hooks::state(
+        c.id(),
+        "running",
+        c.meta.pid,
+        &c.meta.bundle,
+        &c.meta.annotations,
+    );
+    drop(c);
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
-        let st = hooks::state(
-            c.id(),
-            "running",
-            c.meta.pid,
-            &c.meta.bundle,
-            &c.meta.annotations,
-        );
         crate::linux::hooks::run_all_warn("poststart", &h, &st);
     }
-    // (poststart hooks run here: after the user process started, before start returns.)
     Ok(())
 }
 

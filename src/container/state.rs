@@ -53,7 +53,7 @@ impl State {
 }
 
 pub fn state(store: &Store, id: &str) -> Result<State> {
-    let c = Container::load(store, id, false)?;
+    let c = Container::read(store, id)?;
     Ok(State::of(&c))
 }
 

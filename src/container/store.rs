@@ -1,9 +1,12 @@
-//! The state directory: `<root>/<id>/` holds `lock`, `meta.json`, `config.json` (the spec as it
-//! was at create) and, between create and start, `exec.fifo`.
+//! The state directory: `<root>/<id>/` holds `meta.json`, `config.json` (the spec as it was at
+//! create) and, between create and start, `exec.fifo`.
 //!
-//! Writers hold an exclusive `flock` on `lock`, readers a shared one. Files are replaced
-//! atomically: a temp file in the same directory, fsync, rename. A container directory is
-//! created with mkdir, which is also what makes a duplicate id fail.
+//! Writers hold an exclusive `flock` on the container's directory itself (so no lock file can
+//! be missing, replaced or left behind, and a read-only --root needs none); a sandbox member's
+//! create holds its root's shared. Readers (`state`, `list`, `ps`, `kill`, `exec`) take no
+//! lock: files are replaced atomically (a temp file in the same directory, fsync, rename), so
+//! meta.json is always whole. A container directory is created with mkdir, which is also what
+//! makes a duplicate id fail.
 use crate::error::Error;
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub const META: &str = "meta.json";
 pub const CONFIG: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// The lock file of coop versions before the directory itself was locked.
 const LOCK: &str = "lock";
 
 /// IDs: letters, digits and `_ + - .`, no `..`, at most 1024 bytes.
@@ -48,12 +52,13 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// A container directory with its lock held. Dropping it releases the lock.
+/// A container directory, with its lock held unless it was opened by a reader
+/// ([`Store::open`]). Dropping it releases the lock.
 #[derive(Debug)]
 pub struct Locked {
     pub id: String,
     pub dir: PathBuf,
-    _lock: Flock<File>,
+    _lock: Option<Flock<File>>,
 }
 
 impl Store {
@@ -88,11 +93,11 @@ impl Store {
                     .with_context(|| format!("create container directory {}", dir.display()))
             }
         }
-        match lock_file(&dir, true) {
+        match lock_dir(&dir, true) {
             Ok(lock) => Ok(Locked {
                 id: id.to_string(),
                 dir,
-                _lock: lock,
+                _lock: Some(lock),
             }),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -119,20 +124,54 @@ impl Store {
     /// Lock an existing container's directory. `id` must be a full id.
     pub fn lock(&self, id: &str, exclusive: bool) -> Result<Locked> {
         let dir = self.dir(id);
-        let lock = match lock_file(&dir, exclusive) {
+        let lock = match lock_dir(&dir, exclusive) {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => return Err(Error::NotFound(id.to_string()).into()),
             Err(e) => return Err(e),
         };
-        // The directory may have been deleted while we waited for the lock.
-        if !dir.exists() {
+        // The directory may have been deleted (and maybe made again by another create) while
+        // we waited for the lock: ours must still be the one at its path.
+        let same = match (lock.metadata(), fs::metadata(&dir)) {
+            (Ok(a), Ok(b)) => {
+                use std::os::unix::fs::MetadataExt;
+                a.ino() == b.ino() && a.dev() == b.dev() && a.nlink() > 0
+            }
+            _ => false,
+        };
+        if !same {
             return Err(Error::NotFound(id.to_string()).into());
         }
         Ok(Locked {
             id: id.to_string(),
             dir,
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// An existing container's directory for reading, without a lock: readers never wait on
+    /// a writer, and work on a read-only --root.
+    pub fn open(&self, id: &str) -> Result<Locked> {
+        let dir = self.dir(id);
+        if !dir.is_dir() {
+            return Err(Error::NotFound(id.to_string()).into());
+        }
+        Ok(Locked {
+            id: id.to_string(),
+            dir,
+            _lock: None,
+        })
+    }
+
+    /// Whether some command holds the container's exclusive lock right now (a create that
+    /// is still going, say). Takes nothing: the probe's shared lock is released at once.
+    pub fn writer_active(&self, id: &str) -> bool {
+        let Ok(f) = open_dir(&self.dir(id)) else {
+            return false;
+        };
+        matches!(
+            Flock::lock(f, FlockArg::LockSharedNonblock),
+            Err((_, nix::errno::Errno::EWOULDBLOCK))
+        )
     }
 
     /// All container ids (directory names), sorted.
@@ -199,24 +238,29 @@ impl Locked {
     }
 }
 
-fn lock_file(dir: &Path, exclusive: bool) -> Result<Flock<File>> {
-    let path = dir.join(LOCK);
-    let f = OpenOptions::new()
+fn open_dir(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(exclusive)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-        .with_context(|| format!("open lock file {}", path.display()))?;
+        .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+        .open(dir)
+}
+
+/// flock the container directory itself: nothing to create, so it works on a directory
+/// that is half made or half removed, and on a read-only --root.
+fn lock_dir(dir: &Path, exclusive: bool) -> Result<Flock<File>> {
+    let f = open_dir(dir).with_context(|| format!("open {}", dir.display()))?;
     let arg = if exclusive {
         FlockArg::LockExclusive
     } else {
         FlockArg::LockShared
     };
-    Flock::lock(f, arg)
-        .map_err(|(_, e)| e)
-        .with_context(|| format!("lock {}", path.display()))
+    loop {
+        match Flock::lock(f.try_clone()?, arg) {
+            Ok(l) => return Ok(l),
+            Err((_, nix::errno::Errno::EINTR)) => continue,
+            Err((_, e)) => return Err(e).with_context(|| format!("lock {}", dir.display())),
+        }
+    }
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
@@ -304,14 +348,18 @@ mod tests {
         let store = Store::new(tmp.path());
         let held = store.create("c").unwrap();
         // A second open file description cannot take the lock while it is held.
-        let f = File::open(held.path(LOCK)).unwrap();
+        let f = File::open(&held.dir).unwrap();
         assert!(Flock::lock(f, FlockArg::LockSharedNonblock).is_err());
+        assert!(store.writer_active("c"));
         drop(held);
-        let f = File::open(store.dir("c").join(LOCK)).unwrap();
+        assert!(!store.writer_active("c"));
+        let f = File::open(store.dir("c")).unwrap();
         assert!(Flock::lock(f, FlockArg::LockSharedNonblock).is_ok());
         let shared = store.lock("c", false).unwrap();
-        let f = File::open(shared.path(LOCK)).unwrap();
+        let f = File::open(&shared.dir).unwrap();
         assert!(Flock::lock(f, FlockArg::LockSharedNonblock).is_ok());
+        // No lock file is made: nothing is left to be replaced or to keep a directory alive.
+        assert!(!store.dir("c").join(LOCK).exists());
     }
 
     #[test]

@@ -88,6 +88,16 @@ fn run(h: &Hook, state: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // A hook starts like any process: a foreground `run` or `exec` blocks nearly every signal
+    // (to forward them), and a hung hook must still die of SIGTERM.
+    // SAFETY: reset_all makes only sigaction and sigprocmask system calls (async-signal-safe,
+    // no allocation), as required between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            super::signals::reset_all();
+            Ok(())
+        })
+    };
     let mut child = cmd.spawn().context("start")?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.

@@ -53,10 +53,26 @@ pub fn reset_all() {
         } else {
             // Realtime signals have no nix Signal: use libc directly.
             // SAFETY: a zeroed sigaction with SIG_DFL is a valid argument.
-            unsafe {
+            let r = unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();
                 sa.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(n, &sa, std::ptr::null_mut());
+                libc::sigaction(n, &sa, std::ptr::null_mut())
+            };
+            if r != 0 {
+                // glibc refuses its own two (32 and 33, below SIGRTMIN), which an ignoring
+                // parent leaves ignored across exec: ask the kernel directly.
+                let dfl: [u64; 4] = [libc::SIG_DFL as u64, 0, 0, 0]; // handler, flags, restorer, mask
+                                                                     // SAFETY: rt_sigaction reads a kernel sigaction (the layout above) and writes
+                                                                     // nothing (old action NULL); the mask size is the kernel's 8 bytes.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        n,
+                        dfl.as_ptr(),
+                        std::ptr::null_mut::<u64>(),
+                        8usize,
+                    )
+                };
             }
         }
     }

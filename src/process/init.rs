@@ -45,6 +45,16 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     // 1. Default signal dispositions and an empty mask: Rust ignores SIGPIPE and `run` blocks
     //    the signals it forwards; neither may leak into the container.
     signals::reset_all();
+    // Die with coop until create is done: a create killed half way must not leave an init
+    // behind (cleared just before Ready; after it, EOF on the channel and the record tell).
+    // The parent may have died before the prctl: then getppid is no longer coop (0 when init
+    // is pid 1 of a new pid namespace: then the EOF on the channel tells).
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let ppid = nix::unistd::getppid().as_raw();
+    if ppid != 0 && ppid != ctx.parent_pid {
+        bail!("coop exited during create");
+    }
     // Non-dumpable while we are coop: no process of the container may open our
     // /proc/PID/exe (the host's coop binary) or our memory. execve resets it.
     // SAFETY: prctl with integer arguments.
@@ -237,6 +247,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     }
 
     let Some(process) = process else {
+        no_pdeathsig();
         chan.send(&Message::Ready)?;
         *ready = true;
         wait_for_start(&fifo)?;
@@ -259,6 +270,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     finish::run(&f, || {
         // 18. Tell the parent we are ready, then block on exec.fifo until `coop start`;
         //     startContainer hooks run right after, inside the container.
+        no_pdeathsig();
         chan.send(&Message::Ready)?;
         *ready = true;
         wait_for_start(&fifo)?;
@@ -382,6 +394,12 @@ pub fn refuse_own_binary(exe: &Path) -> Result<()> {
         path = PathBuf::from(interp);
     }
     Ok(())
+}
+
+/// From Ready on, init outlives the `create` that made it.
+fn no_pdeathsig() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
 }
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {

@@ -35,6 +35,8 @@ pub struct InitContext<'a> {
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     /// Idmapped mounts made by the parent (linux/idmap.rs): (index in mounts, fd).
     pub idmap_fds: Vec<(usize, std::os::fd::RawFd)>,
+    /// coop's pid: init dies with it until create is done (PR_SET_PDEATHSIG).
+    pub parent_pid: i32,
 }
 
 /// A container init that is set up and waits on exec.fifo.
