@@ -157,7 +157,14 @@ impl Container {
     /// The spec as it was at create time.
     pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
         let p = self.locked.path(store::CONFIG);
-        let data = std::fs::read(&p).with_context(|| format!("read {}", p.display()))?;
+        let data = match std::fs::read(&p) {
+            Ok(d) => d,
+            // Read without the lock, a racing `delete` may have removed it all.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.locked.dir.exists() => {
+                return Err(Error::NotFound(self.meta.id.clone()).into())
+            }
+            Err(e) => return Err(e).with_context(|| format!("read {}", p.display())),
+        };
         serde_json::from_slice(&data).with_context(|| format!("corrupt {}", p.display()))
     }
 
