@@ -9,6 +9,7 @@ mod errors;
 mod escapes;
 mod events;
 mod exec;
+mod exec_race;
 mod hooks;
 mod lifecycle;
 mod sandbox;

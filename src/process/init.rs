@@ -72,11 +72,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
             namespaces::write_time_offsets(off)?;
         }
         // pid and time namespaces apply to children only: fork the real init.
-        if let Some(pid) = clone::fork().context("fork container init")? {
-            let _ = chan.send(&Message::InitPid { pid });
-            // SAFETY: stage 1 is done; exit without running coop's destructors.
-            unsafe { libc::_exit(0) }
-        }
+        clone::fork_and_report(chan).context("fork container init")?;
     } else {
         namespaces::join_all(&joins)?;
     }
