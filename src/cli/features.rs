@@ -1,5 +1,6 @@
 use super::Global;
 use anyhow::Result;
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -23,6 +24,6 @@ pub fn run(_g: &Global, _a: Args) -> Result<i32> {
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "coop"}
     });
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    writeln!(super::out(), "{}", serde_json::to_string_pretty(&v)?)?;
     Ok(0)
 }

@@ -26,7 +26,10 @@ pub fn main(ctx: &InitContext, chan: Channel) -> ! {
     let msg = crate::error::render(&err);
     if ready {
         // coop has returned from create: the container's stderr is all there is.
-        eprintln!("coop: {msg}");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("coop: error: {msg}\n").as_bytes(),
+        );
     } else {
         let _ = chan.send(&Message::Error { msg });
     }
