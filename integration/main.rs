@@ -12,6 +12,7 @@ mod exec;
 mod exec_race;
 mod hooks;
 mod lifecycle;
+mod network;
 mod sandbox;
 mod selfexe;
 mod setup;

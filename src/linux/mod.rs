@@ -7,6 +7,7 @@ pub mod hooksd;
 pub mod lsm;
 pub mod mount;
 pub mod namespaces;
+pub mod net;
 pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;

@@ -7,7 +7,7 @@ use super::clone;
 use super::finish;
 use super::sync::{Channel, Message};
 use super::InitContext;
-use crate::linux::{fds, hooks, namespaces, rootfs, signals, tty, user};
+use crate::linux::{fds, hooks, namespaces, net, rootfs, signals, tty, user};
 use anyhow::{bail, Context, Result};
 use nix::sched::{unshare, CloneFlags};
 use std::convert::Infallible;
@@ -87,6 +87,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
             .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
     if in_userns {
         user::become_ns_root()?;
+    }
+    // 4b. A new network namespace gets its loopback up, before any hook may expect it.
+    if plan.new_flags & libc::CLONE_NEWNET as u64 != 0 {
+        net::loopback_up()?;
     }
 
     // 5. A session of its own (and, with a terminal, the pty as controlling terminal later).
