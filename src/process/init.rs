@@ -159,10 +159,13 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         };
         host_pid.set(pid);
         let st = hooks::state(ctx.id, "creating", pid, ctx.bundle, &annotations);
-        hooks::run_all(
+        // The process's env as the spec gives it (runc's init has no HOME yet here).
+        let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+        hooks::run_all_in_container(
             "createContainer",
             hooks.create_container().as_deref().unwrap_or(&[]),
             &st,
+            &env,
         )
     };
     rootfs::prepare(&rootfs::Config {
@@ -260,10 +263,17 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         *ready = true;
         wait_for_start(&fifo)?;
         let st = hooks::state(ctx.id, "created", host_pid.get(), ctx.bundle, &annotations);
-        hooks::run_all(
+        // The environment the process will get (HOME added, as runc's init has it here).
+        let env = environment(
+            process.env().as_deref().unwrap_or(&[]),
+            process.user().uid(),
+            ctx.listen_fds,
+        );
+        hooks::run_all_in_container(
             "startContainer",
             hooks.start_container().as_deref().unwrap_or(&[]),
             &st,
+            &env,
         )
     })
 }
