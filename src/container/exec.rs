@@ -45,6 +45,9 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         process: &o.process,
         seccomp: seccomp.as_ref(),
         preserve_fds: o.preserve_fds,
+        state: serde_json::json!({"ociVersion": crate::cli::SPEC_VERSION, "id": c.id(),
+            "status": "running", "pid": c.meta.pid, "bundle": c.meta.bundle,
+            "annotations": c.meta.annotations}),
     };
     let sfd = if o.detach { None } else { Some(foreground()?) };
     // The container's lock is not held while the process runs.

@@ -14,6 +14,8 @@ pub struct Finish<'a> {
     pub listen_fds: i32,
     /// The container's state, for a seccomp NOTIFY listener.
     pub state: serde_json::Value,
+    /// The process's pid as coop sees it, for a seccomp NOTIFY listener.
+    pub process_pid: i32,
     /// The connection to the seccomp agent, made while listenerPath was still in view.
     pub agent: Option<std::os::unix::net::UnixStream>,
 }
@@ -78,10 +80,58 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
     refuse_own_binary(&exe)?;
 
     // 18. The caller's moment: create's init reports Ready and waits on exec.fifo; exec's
-    //     process reports Ready.
+    //     process reports Ready. With a seccomp agent, the filter goes in first and the agent
+    //     gets its listener before create or exec returns (agents wait for it before `start`,
+    //     as with runc, which also loads the filter before the exec.fifo wait): the wait on
+    //     exec.fifo and the startContainer hooks then run under the filter, as in runc.
+    let agent_first = f_agent.is_some();
+    if agent_first {
+        lsm_nnp_seccomp(
+            process,
+            nnp,
+            seccomp.as_ref(),
+            f_seccomp,
+            f_agent,
+            f.process_pid,
+            &f_state,
+        )?;
+    }
     ready()?;
 
     // 19. LSM labels for the exec, then (startContainer hooks and seccomp) as late as possible.
+    //     The filter last: only capset (when it waited) and execve run under it.
+    if !agent_first {
+        lsm_nnp_seccomp(
+            process,
+            nnp,
+            seccomp.as_ref(),
+            f_seccomp,
+            f_agent,
+            f.process_pid,
+            &f_state,
+        )?;
+    }
+    if caps_after_seccomp {
+        if let Some(c) = process.capabilities() {
+            capabilities::apply(c)?;
+        }
+    }
+
+    // 20. exec.
+    exec(&exe, args, &env)
+}
+
+/// LSM labels for the exec, no_new_privs, then the seccomp filter; a NOTIFY listener goes to
+/// the agent at listenerPath with the container's state.
+fn lsm_nnp_seccomp(
+    process: &Process,
+    nnp: bool,
+    filter: Option<&crate::linux::seccomp::Filter>,
+    profile: Option<&LinuxSeccomp>,
+    agent: Option<&std::os::unix::net::UnixStream>,
+    pid: i32,
+    state: &serde_json::Value,
+) -> Result<()> {
     crate::linux::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
@@ -92,28 +142,21 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
             return Err(std::io::Error::last_os_error()).context("set no_new_privs");
         }
     }
-    // The filter last: only capset (when it waited) and execve run under it.
-    if let Some(f) = &seccomp {
+    if let Some(f) = filter {
         if let Some(listener) = crate::linux::seccomp::install(f)? {
             // SCMP_ACT_NOTIFY rules: hand the listener to the agent at listenerPath.
             use std::os::fd::AsFd;
-            let s = f_seccomp.context("seccomp listener without a profile")?;
+            let s = profile.context("seccomp listener without a profile")?;
             let agent =
-                f_agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+                agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
             crate::linux::seccomp::send_listener(
                 agent,
                 s.listener_metadata().as_deref(),
                 listener.as_fd(),
-                &f_state,
+                pid,
+                state,
             )?;
         }
     }
-    if caps_after_seccomp {
-        if let Some(c) = process.capabilities() {
-            capabilities::apply(c)?;
-        }
-    }
-
-    // 20. exec.
-    exec(&exe, args, &env)
+    Ok(())
 }

@@ -252,8 +252,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         seccomp: linux.and_then(|l| l.seccomp().as_ref()),
         cwd: &cwd,
         listen_fds: ctx.listen_fds,
-        state: serde_json::json!({"ociVersion": spec.version(), "id": ctx.id, "status": "creating",
-            "pid": host_pid.get(), "bundle": ctx.bundle, "annotations": annotations}),
+        state: serde_json::json!({"ociVersion": crate::cli::SPEC_VERSION, "id": ctx.id,
+            "status": "creating", "pid": host_pid.get(), "bundle": ctx.bundle,
+            "annotations": annotations}),
+        process_pid: host_pid.get(),
         agent,
     };
     finish::run(&f, || {

@@ -20,6 +20,8 @@ pub struct ExecContext<'a> {
     pub process: &'a Process,
     pub seccomp: Option<&'a LinuxSeccomp>,
     pub preserve_fds: i32,
+    /// The container's state (OCI), for a seccomp agent.
+    pub state: serde_json::Value,
 }
 
 /// Namespaces in join order: user first (it grants the rights to join the others), mount
@@ -67,6 +69,21 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         .map(crate::linux::seccomp::connect_listener)
         .transpose()?
         .flatten();
+    // The agent is told the process's pid as coop sees it: keep coop's /proc at hand (an
+    // O_PATH fd, closed at exec) to read it once the process exists.
+    let host_proc: Option<OwnedFd> = match agent {
+        Some(_) => Some(
+            nix::fcntl::open(
+                "/proc",
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .context("open /proc")?,
+        ),
+        None => None,
+    };
 
     // 4. Open the container's namespaces that differ from ours (all before joining any).
     let mut joins: Vec<(nix::sched::CloneFlags, OwnedFd)> = vec![];
@@ -92,6 +109,15 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
     drop(joins);
     super::clone::fork_and_report(chan).context("fork the exec process")?;
 
+    let process_pid = match &host_proc {
+        Some(proc) => nix::fcntl::readlinkat(proc, "self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<i32>().ok())
+            .unwrap_or(0),
+        None => 0,
+    };
+    drop(host_proc);
+
     // 6. A session of its own; root of the container's user namespace if we joined one.
     nix::unistd::setsid().context("setsid")?;
     if joined_user {
@@ -116,7 +142,8 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         seccomp: ctx.seccomp,
         cwd: ctx.process.cwd(),
         listen_fds: 0,
-        state: serde_json::json!({"ociVersion": "1.2.1", "status": "running", "pid": ctx.init_pid}),
+        state: ctx.state.clone(),
+        process_pid,
         agent,
     };
     finish::run(&f, || chan.send(&Message::Ready))

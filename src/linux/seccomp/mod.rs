@@ -427,17 +427,15 @@ pub fn connect_listener(seccomp: &LinuxSeccomp) -> Result<Option<UnixStream>> {
 
 /// Send the listener fd plus the container state (OCI seccomp notify
 /// "containerProcessState") over the agent's connection `sock`, with
-/// `SCM_RIGHTS`, as runc does.
+/// `SCM_RIGHTS`, as runc does: `pid` is the filtered process's (the init at
+/// create, the new process at exec), `state_json` the container's state.
 pub fn send_listener(
     sock: &UnixStream,
     metadata: Option<&str>,
     fd: BorrowedFd,
+    pid: i32,
     state_json: &serde_json::Value,
 ) -> Result<()> {
-    let pid = state_json
-        .get("pid")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
     let msg = serde_json::json!({
         "ociVersion": state_json.get("ociVersion").cloned().unwrap_or_else(|| "1.0.2".into()),
         "fds": ["seccompFd"],

@@ -864,7 +864,7 @@ fn send_listener_passes_fd_and_state() {
     let agent = connect_listener(&profile)
         .unwrap()
         .expect("a NOTIFY rule connects");
-    send_listener(&agent, Some("meta"), file.as_fd(), &state).unwrap();
+    send_listener(&agent, Some("meta"), file.as_fd(), 42, &state).unwrap();
     let (conn, _) = listener.accept().unwrap();
     let mut buf = vec![0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
