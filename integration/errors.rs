@@ -248,3 +248,21 @@ fn panic_is_one_line_and_the_last_log_line() {
         "{last}"
     );
 }
+
+/// A failure in the container after `create` has returned (a startContainer hook here) reads
+/// the same way, on the container's stderr.
+#[test]
+fn failure_after_create_is_an_error_line_too() {
+    let env = Env::new(&["true"], |c| {
+        c["hooks"] =
+            json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    });
+    let out = env.coop(&["run", "-b", env.bundle_path(), &unique("late")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("coop: error: startContainer hook #0 (/bin/sh): "),
+        "{err}"
+    );
+}
