@@ -110,3 +110,21 @@ fn joined_netns_is_left_as_it_is() {
         "down\n"
     );
 }
+
+/// The loopback is up before the first hook runs: a prestart hook already sees it.
+#[test]
+fn loopback_is_up_for_prestart_hooks() {
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("lo");
+    let script = format!(
+        "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); nsenter --net=/proc/$pid/ns/net ip -o link show lo > {}",
+        log.display()
+    );
+    let env = Env::new(&["true"], |c| {
+        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script],
+            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]});
+    });
+    env.ok(&["run", "-b", env.bundle_path(), &unique("lohook")]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("<LOOPBACK,UP,LOWER_UP>"), "{text}");
+}
