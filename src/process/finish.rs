@@ -14,15 +14,16 @@ pub struct Finish<'a> {
     pub listen_fds: i32,
     /// The container's state, for a seccomp NOTIFY listener.
     pub state: serde_json::Value,
-    /// The process's pid as coop sees it, for a seccomp NOTIFY listener.
-    pub process_pid: i32,
+    /// This process's pid as the host sees it, for the seccomp agent.
+    pub host_pid: i32,
     /// The connection to the seccomp agent, made while listenerPath was still in view.
     pub agent: Option<std::os::unix::net::UnixStream>,
 }
 
 pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible> {
     let process = f.process;
-    let (f_seccomp, f_state, f_agent) = (f.seccomp, f.state.clone(), f.agent.as_ref());
+    let (f_seccomp, f_state, f_agent, f_pid) =
+        (f.seccomp, f.state.clone(), f.agent.as_ref(), f.host_pid);
     // The seccomp filter is compiled now, so that a bad profile fails create.
     let seccomp = f.seccomp.map(crate::linux::seccomp::compile).transpose()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -80,58 +81,16 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
     refuse_own_binary(&exe)?;
 
     // 18. The caller's moment: create's init reports Ready and waits on exec.fifo; exec's
-    //     process reports Ready. With a seccomp agent, the filter goes in first and the agent
-    //     gets its listener before create or exec returns (agents wait for it before `start`,
-    //     as with runc, which also loads the filter before the exec.fifo wait): the wait on
-    //     exec.fifo and the startContainer hooks then run under the filter, as in runc.
-    let agent_first = f_agent.is_some();
-    if agent_first {
-        lsm_nnp_seccomp(
-            process,
-            nnp,
-            seccomp.as_ref(),
-            f_seccomp,
-            f_agent,
-            f.process_pid,
-            &f_state,
-        )?;
+    //     process reports Ready. With a seccomp agent, after the filter (below): the agent
+    //     then has its listener before create or exec returns (agents wait for it before
+    //     `start`), and the exec.fifo wait and startContainer hooks run under the filter, as
+    //     with runc, which loads the filter before the exec.fifo wait.
+    let mut ready = Some(ready);
+    if f_agent.is_none() {
+        ready.take().map_or(Ok(()), |r| r())?;
     }
-    ready()?;
 
     // 19. LSM labels for the exec, then (startContainer hooks and seccomp) as late as possible.
-    //     The filter last: only capset (when it waited) and execve run under it.
-    if !agent_first {
-        lsm_nnp_seccomp(
-            process,
-            nnp,
-            seccomp.as_ref(),
-            f_seccomp,
-            f_agent,
-            f.process_pid,
-            &f_state,
-        )?;
-    }
-    if caps_after_seccomp {
-        if let Some(c) = process.capabilities() {
-            capabilities::apply(c)?;
-        }
-    }
-
-    // 20. exec.
-    exec(&exe, args, &env)
-}
-
-/// LSM labels for the exec, no_new_privs, then the seccomp filter; a NOTIFY listener goes to
-/// the agent at listenerPath with the container's state.
-fn lsm_nnp_seccomp(
-    process: &Process,
-    nnp: bool,
-    filter: Option<&crate::linux::seccomp::Filter>,
-    profile: Option<&LinuxSeccomp>,
-    agent: Option<&std::os::unix::net::UnixStream>,
-    pid: i32,
-    state: &serde_json::Value,
-) -> Result<()> {
     crate::linux::lsm::set_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
@@ -142,21 +101,30 @@ fn lsm_nnp_seccomp(
             return Err(std::io::Error::last_os_error()).context("set no_new_privs");
         }
     }
-    if let Some(f) = filter {
+    // The filter last: only capset (when it waited) and execve run under it.
+    if let Some(f) = &seccomp {
         if let Some(listener) = crate::linux::seccomp::install(f)? {
             // SCMP_ACT_NOTIFY rules: hand the listener to the agent at listenerPath.
             use std::os::fd::AsFd;
-            let s = profile.context("seccomp listener without a profile")?;
+            let s = f_seccomp.context("seccomp listener without a profile")?;
             let agent =
-                agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
+                f_agent.context("linux.seccomp.listenerPath is required with SCMP_ACT_NOTIFY")?;
             crate::linux::seccomp::send_listener(
                 agent,
                 s.listener_metadata().as_deref(),
                 listener.as_fd(),
-                pid,
-                state,
+                f_pid,
+                &f_state,
             )?;
         }
     }
-    Ok(())
+    ready.take().map_or(Ok(()), |r| r())?;
+    if caps_after_seccomp {
+        if let Some(c) = process.capabilities() {
+            capabilities::apply(c)?;
+        }
+    }
+
+    // 20. exec.
+    exec(&exe, args, &env)
 }

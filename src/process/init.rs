@@ -255,7 +255,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         state: serde_json::json!({"ociVersion": crate::cli::SPEC_VERSION, "id": ctx.id,
             "status": "creating", "pid": host_pid.get(), "bundle": ctx.bundle,
             "annotations": annotations}),
-        process_pid: host_pid.get(),
+        host_pid: host_pid.get(),
         agent,
     };
     finish::run(&f, || {

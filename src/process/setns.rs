@@ -69,19 +69,9 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         .map(crate::linux::seccomp::connect_listener)
         .transpose()?
         .flatten();
-    // The agent is told the process's pid as coop sees it: keep coop's /proc at hand (an
-    // O_PATH fd, closed at exec) to read it once the process exists.
-    let host_proc: Option<OwnedFd> = match agent {
-        Some(_) => Some(
-            nix::fcntl::open(
-                "/proc",
-                nix::fcntl::OFlag::O_PATH
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .context("open /proc")?,
-        ),
+    // The agent gets our pid as the host sees it: keep the host's /proc in view.
+    let host_proc = match agent {
+        Some(_) => Some(std::fs::File::open("/proc").context("open /proc")?),
         None => None,
     };
 
@@ -109,15 +99,6 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
     drop(joins);
     super::clone::fork_and_report(chan).context("fork the exec process")?;
 
-    let process_pid = match &host_proc {
-        Some(proc) => nix::fcntl::readlinkat(proc, "self")
-            .ok()
-            .and_then(|p| p.to_str()?.parse::<i32>().ok())
-            .unwrap_or(0),
-        None => 0,
-    };
-    drop(host_proc);
-
     // 6. A session of its own; root of the container's user namespace if we joined one.
     nix::unistd::setsid().context("setsid")?;
     if joined_user {
@@ -136,6 +117,13 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         chan.send_with_fd(&Message::Console, Some(master.as_fd()))?;
     }
 
+    let own_pid = host_proc
+        .as_ref()
+        .and_then(|p| nix::fcntl::readlinkat(p, "self").ok())
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .unwrap_or(0);
+    drop(host_proc);
+
     // 8-13. rlimits, user, capabilities, cwd, env, executable, Ready, LSM, seccomp, exec.
     let f = finish::Finish {
         process: ctx.process,
@@ -143,7 +131,7 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
         cwd: ctx.process.cwd(),
         listen_fds: 0,
         state: ctx.state.clone(),
-        process_pid,
+        host_pid: own_pid,
         agent,
     };
     finish::run(&f, || chan.send(&Message::Ready))

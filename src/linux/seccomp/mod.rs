@@ -427,8 +427,8 @@ pub fn connect_listener(seccomp: &LinuxSeccomp) -> Result<Option<UnixStream>> {
 
 /// Send the listener fd plus the container state (OCI seccomp notify
 /// "containerProcessState") over the agent's connection `sock`, with
-/// `SCM_RIGHTS`, as runc does: `pid` is the filtered process's (the init at
-/// create, the new process at exec), `state_json` the container's state.
+/// `SCM_RIGHTS`, as runc does. `pid` is the filtered process's (init's or an
+/// exec's), as the host sees it; the state's own pid is init's.
 pub fn send_listener(
     sock: &UnixStream,
     metadata: Option<&str>,
