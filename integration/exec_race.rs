@@ -143,3 +143,53 @@ fn quick_execs_under_a_reaping_subreaper() {
         .unwrap();
     assert!(pid > 0);
 }
+
+/// A two-stage create (joining another container's pid namespace) hands its init over the
+/// same way: created and started under the reaping subreaper, it is reported, runs in the
+/// joined namespace, and quick execs into it are reported too.
+#[test]
+fn two_stage_init_under_a_reaping_subreaper() {
+    let first = Env::new(&["sleep", "3600"], |_| {});
+    let a = unique("pidns");
+    first.create(&a);
+    first.ok(&["start", &a]);
+    let a_pid = first.pid(&a);
+    let env = Env::new(&["sleep", "3600"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        ns.push(serde_json::json!({"type": "pid", "path": format!("/proc/{a_pid}/ns/pid")}));
+    });
+    let b = unique("twostage");
+    let root = env.root.path().to_str().unwrap().to_string();
+    let coop = |extra: &[&str]| -> Vec<String> {
+        [coop_bin(), "--root", &root]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut cmds = vec![
+        coop(&["create", "--bundle", env.bundle_path(), &b]),
+        coop(&["start", &b]),
+    ];
+    for _ in 0..50 {
+        cmds.push(coop(&["exec", "-d", &b, "/bin/true"]));
+        cmds.push(coop(&["exec", &b, "sh", "-c", "exit 7"]));
+    }
+    let err_path = env.bundle.path().join("stderr");
+    let err = std::fs::File::create(&err_path).unwrap();
+    let statuses = under_reaping_subreaper(&cmds, &err);
+    let errors = std::fs::read_to_string(&err_path).unwrap();
+    let code = |st: i32| libc::WIFEXITED(st).then(|| libc::WEXITSTATUS(st));
+    let want: Vec<Option<i32>> = (0..cmds.len())
+        .map(|i| Some(if i >= 2 && i % 2 == 1 { 7 } else { 0 }))
+        .collect();
+    let got: Vec<Option<i32>> = statuses.iter().map(|s| code(*s)).collect();
+    assert_eq!(got, want, "{errors}");
+    assert_eq!(env.status(&b), "running");
+    let b_pid = env.pid(&b);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{b_pid}/ns/pid")).unwrap(),
+        std::fs::read_link(format!("/proc/{a_pid}/ns/pid")).unwrap()
+    );
+}
