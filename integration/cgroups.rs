@@ -183,7 +183,7 @@ fn pause_resume_update_ps() {
     let out = env.coop(&["pause", &id]);
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is paused: cannot pause")
+        format!("coop: error: container {id} is paused: cannot pause")
     );
     env.ok(&["resume", &id]);
     assert_eq!(env.status(&id), "running");

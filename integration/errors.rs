@@ -89,7 +89,7 @@ fn duplicate_id_leaves_the_first_alone() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} already exists")
+        format!("coop: error: container {id} already exists")
     );
     assert_eq!(env.pid(&id), pid);
     assert_eq!(env.status(&id), "created");
@@ -103,7 +103,7 @@ fn unknown_container() {
         assert!(!out.status.success());
         assert_eq!(
             stderr(&out).trim(),
-            "coop: container nothere does not exist",
+            "coop: error: container nothere does not exist",
             "{verb}"
         );
     }
@@ -179,4 +179,92 @@ fn corrupt_state_is_listed_and_removed_by_delete_force() {
     );
     assert!(other.join("precious").exists() && other.join("bin").exists());
     assert!(!other.join("lock").exists(), "a lock file was left in it");
+}
+
+/// A reader that has gone away (`coop state ID | head -c1`): coop ends quietly as runc and
+/// other Unix tools do, killed by SIGPIPE (the shell says 141), no panic, nothing on stderr.
+#[test]
+fn closed_stdout_ends_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new(&["sleep", "100"], |_| {});
+    let id = unique("pipe");
+    env.create(&id);
+    for args in [
+        vec!["state", id.as_str()],
+        vec!["features"],
+        vec!["list"],
+        vec!["list", "-q"],
+        vec!["ps", "--format", "json", id.as_str()],
+        vec!["--version"],
+    ] {
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        drop(rd);
+        let out = env
+            .cmd(&args)
+            .stdout(std::process::Stdio::from(wr))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+/// A panic is one line on stderr and the last line of the --log (podman and containerd read
+/// only the log).
+#[test]
+fn panic_is_one_line_and_the_last_log_line() {
+    let env = Env::new(&["true"], |_| {});
+    let log = env.bundle.path().join("log.json");
+    let out = env
+        .cmd(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "state",
+            "x",
+        ])
+        .env("COOP_TEST_PANIC", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("coop: error: panic at src/main.rs:")
+            && err.trim_end().ends_with("COOP_TEST_PANIC is set"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"].as_str().unwrap().starts_with("panic at "),
+        "{last}"
+    );
+}
+
+/// A failure in the container after `create` has returned (a startContainer hook here) reads
+/// the same way, on the container's stderr.
+#[test]
+fn failure_after_create_is_an_error_line_too() {
+    let env = Env::new(&["true"], |c| {
+        c["hooks"] =
+            json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    });
+    let out = env.coop(&["run", "-b", env.bundle_path(), &unique("late")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("coop: error: startContainer hook #0 (/bin/sh): "),
+        "{err}"
+    );
 }

@@ -11,7 +11,7 @@ fn exec_foreground_detached_and_refusals() {
     let out = env.coop(&["exec", &id, "true"]);
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is created: cannot exec")
+        format!("coop: error: container {id} is created: cannot exec")
     );
     env.ok(&["start", &id]);
     let init = env.pid(&id);

@@ -166,3 +166,97 @@ fn hooks_d_definitions_are_injected() {
     assert_eq!(stages, ["prestart", "poststop"], "{text}");
     assert!(text.contains(&format!("\"id\":\"{id}\"")), "{text}");
 }
+
+/// The environment of each stage's hooks, as runc 1.1 gives it: a hook with `env` gets
+/// exactly that; without, a hook the runtime runs (prestart, createRuntime, poststart,
+/// poststop) gets the runtime's environment, and a hook run in the container gets the
+/// container process's (startContainer with HOME added, as the process gets it).
+#[test]
+fn hook_environment_per_stage_as_runc() {
+    let logdir = tempfile::tempdir().unwrap();
+    let tag = unique("henv");
+    let in_rootfs = rootfs().join("tmp");
+    let dump = |stage: &str, dir: &str, with_env: bool| {
+        let file = format!("{dir}/{tag}-{stage}{}", if with_env { "-env" } else { "" });
+        let mut h = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("env > {file}")]});
+        if with_env {
+            h["env"] = json!(["A=b"]);
+        }
+        h
+    };
+    let host = logdir.path().to_str().unwrap().to_string();
+    let env = Env::new(&["true"], |c| {
+        c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FOO=proc"]);
+        let mut hooks = json!({});
+        for stage in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop",
+        ] {
+            hooks[stage] = json!([dump(stage, &host, false), dump(stage, &host, true)]);
+        }
+        hooks["startContainer"] = json!([
+            dump("startContainer", "/tmp", false),
+            dump("startContainer", "/tmp", true)
+        ]);
+        c["hooks"] = hooks;
+    });
+    let st = env
+        .cmd(&["run", "-b", env.bundle_path(), &tag])
+        .env("HOOKMARK", "runtime")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let read = |stage: &str, with_env: bool| -> Vec<String> {
+        let dir = if stage == "startContainer" {
+            in_rootfs.clone()
+        } else {
+            logdir.path().to_path_buf()
+        };
+        let f = dir.join(format!(
+            "{tag}-{stage}{}",
+            if with_env { "-env" } else { "" }
+        ));
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{stage}: {e}"));
+        if stage == "startContainer" {
+            let _ = std::fs::remove_file(&f);
+        }
+        text.lines().map(String::from).collect()
+    };
+    let has = |v: &[String], kv: &str| v.iter().any(|l| l == kv);
+    for stage in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        let given = read(stage, true);
+        assert!(has(&given, "A=b"), "{stage} with env: {given:?}");
+        assert!(
+            !given
+                .iter()
+                .any(|l| l.starts_with("HOOKMARK=") || l.starts_with("FOO=")),
+            "{stage} with env: {given:?}"
+        );
+        let default = read(stage, false);
+        let runtime = !stage.ends_with("Container");
+        assert_eq!(
+            has(&default, "HOOKMARK=runtime"),
+            runtime,
+            "{stage}: {default:?}"
+        );
+        assert_eq!(has(&default, "FOO=proc"), !runtime, "{stage}: {default:?}");
+        if !runtime {
+            assert!(has(&default, "PATH=/bin:/usr/bin"), "{stage}: {default:?}");
+            assert_eq!(
+                has(&default, "HOME=/root"),
+                stage == "startContainer",
+                "{stage}: {default:?}"
+            );
+        }
+    }
+}

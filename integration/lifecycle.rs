@@ -167,7 +167,7 @@ fn kill_all_and_delete_force() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is running: cannot delete")
+        format!("coop: error: container {id} is running: cannot delete")
     );
     env.ok(&["delete", "--force", &id]);
     assert!(!process_exists(pid));
@@ -203,14 +203,14 @@ fn start_of_a_running_or_stopped_container_fails() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is running: cannot start")
+        format!("coop: error: container {id} is running: cannot start")
     );
     env.ok(&["kill", &id, "9"]);
     env.wait_status(&id, "stopped");
     let out = env.coop(&["start", &id]);
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is stopped: cannot start")
+        format!("coop: error: container {id} is stopped: cannot start")
     );
 }
 

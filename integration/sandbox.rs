@@ -88,7 +88,7 @@ fn sandbox_flag_and_errors() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        "coop: sandbox nosuchpod does not exist"
+        "coop: error: sandbox nosuchpod does not exist"
     );
     assert!(env.left().is_empty());
     env.ok(&[

@@ -333,3 +333,139 @@ fn rootfs_propagation_unbindable() {
         assert_eq!(&lines[2..], ["bus-readonly", "0"], "{word}: {out}");
     }
 }
+
+/// A seccomp agent gets the listener and the container's state during `create`, before
+/// `start` (agents wait for it before they call start), and at `exec` before exec returns,
+/// with the state the spec defines: the container's id, status, init pid, bundle and
+/// annotations, and the filtered process's own pid.
+#[test]
+fn seccomp_agent_gets_the_listener_at_create_and_exec() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let tag = unique("agentout");
+    let env = Env::new(
+        &[
+            "sh",
+            "-c",
+            &format!("mkdir /notified 2>/tmp/{tag}; echo $? >> /tmp/{tag}; sleep 100"),
+        ],
+        |c| {
+            c["annotations"] = json!({"org.example.k": "v"});
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": sock_path,
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        },
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The agent: for each connection, report the state, then answer every notification with
+    // ENOMEDIUM until the listener is gone.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let mut buf = vec![0u8; 65536];
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let msg = recvmsg::<()>(
+                conn.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::empty(),
+            )
+            .unwrap();
+            let mut fd = None;
+            for c in msg.cmsgs().unwrap() {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: the fd was just received and is owned by nobody else.
+                    fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+                }
+            }
+            let n = msg.bytes;
+            let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+            let fd = fd.expect("the listener fd");
+            if tx.send(state).is_err() {
+                break;
+            }
+            std::thread::spawn(move || loop {
+                // SAFETY: zeroed plain-data structs for the seccomp notify ioctls, on a valid fd.
+                let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+                if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) }
+                    != 0
+                {
+                    break;
+                }
+                let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+                resp.id = req.id;
+                resp.error = -libc::ENOMEDIUM;
+                // SAFETY: as above.
+                unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+            });
+        }
+    });
+    let id = unique("agent");
+    env.create(&id);
+    // Before start: the agent has the listener (a generous bound, it is there at once).
+    let state = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent got nothing during create");
+    let init = env.pid(&id);
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["pid"], init, "{state}");
+    let s = &state["state"];
+    assert_eq!(s["id"], id.as_str(), "{state}");
+    assert_eq!(s["status"], "creating", "{state}");
+    assert_eq!(s["pid"], init, "{state}");
+    assert_eq!(s["bundle"], env.bundle_path(), "{state}");
+    assert_eq!(s["annotations"]["org.example.k"], "v", "{state}");
+    assert!(s["ociVersion"].is_string(), "{state}");
+
+    env.ok(&["start", &id]);
+    let out = rootfs().join("tmp").join(&tag);
+    let mut text = String::new();
+    for _ in 0..400 {
+        text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.ends_with("1\n") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(&out);
+    assert!(text.contains("No medium found"), "{text}");
+
+    // exec: a new listener, with the process's own pid.
+    let out = env.coop(&["exec", &id, "sh", "-c", "mkdir /x 2>&1; echo done"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("No medium found"), "{text}");
+    let state = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent got nothing at exec");
+    let s = &state["state"];
+    assert_eq!(s["id"], id.as_str(), "{state}");
+    assert_eq!(s["status"], "running", "{state}");
+    assert_eq!(s["pid"], init, "{state}");
+    assert_eq!(s["bundle"], env.bundle_path(), "{state}");
+    let pf = env.bundle.path().join("exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+        "sleep",
+        "100",
+    ]);
+    let state = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent got nothing at exec -d");
+    let pid: i64 = std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(state["pid"], pid, "{state}");
+    assert_ne!(pid, init as i64);
+}

@@ -67,6 +67,8 @@ make_busybox_oci_archive "$work/rootfs" "$work/image.tar" $img
 c images import "$work/image.tar" >/dev/null || { tail -5 "$work/containerd.log" >&2; exit 1; }
 
 check "ctr run --rm prints" expect_eq "hi" "$(c run --rm --runc-binary "$runtime" --runc-root "$work/runc" $img t1 echo hi)"
+# ctr without CNI: a new network namespace with nothing in it but its loopback, which is up.
+check "ctr run: lo is up" expect_eq "unknown" "$(c run --rm --runc-binary "$runtime" --runc-root "$work/runc" $img tlo cat /sys/class/net/lo/operstate)"
 code=0; c run --rm --runc-binary "$runtime" --runc-root "$work/runc" $img t2 sh -c 'exit 5' || code=$?
 check "exit code" expect_eq 5 "$code"
 c run -d --runc-binary "$runtime" --runc-root "$work/runc" $img t3 sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done'

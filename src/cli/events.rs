@@ -1,5 +1,6 @@
 use super::Global;
 use anyhow::{Context, Result};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,14 +37,10 @@ fn duration(s: &str) -> Result<std::time::Duration> {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let store = g.store();
     if a.stats {
-        println!("{}", crate::container::events::stats(&store, &a.id)?);
+        let s = crate::container::events::stats(&store, &a.id)?;
+        writeln!(super::out(), "{s}")?;
         return Ok(0);
     }
-    crate::container::events::stream(
-        &store,
-        &a.id,
-        duration(&a.interval)?,
-        &mut std::io::stdout().lock(),
-    )?;
+    crate::container::events::stream(&store, &a.id, duration(&a.interval)?, &mut super::out())?;
     Ok(0)
 }

@@ -4,6 +4,7 @@ use super::Global;
 use crate::linux::seccomp;
 use anyhow::Result;
 use serde_json::{json, Value};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -21,7 +22,7 @@ pub fn run(_g: &Global, _a: Args) -> Result<i32> {
             "dev.coop.commit": option_env!("COOP_COMMIT").unwrap_or("unknown"),
         }
     });
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    writeln!(super::out(), "{}", serde_json::to_string_pretty(&v)?)?;
     Ok(0)
 }
 

@@ -28,7 +28,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         let sb = store.resolve(sb)?;
         states.retain(|s| s.sandbox.as_deref() == Some(sb.as_str()));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::out();
     if a.quiet {
         for s in &states {
             writeln!(out, "{}", s.id)?;

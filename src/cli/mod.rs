@@ -230,6 +230,49 @@ where
     Cli::from_arg_matches(&m).map_err(|e| e.format(&mut cmd))
 }
 
+/// coop's standard output. When its reader has gone away (`coop list | head -1`), coop ends
+/// as runc (a Go program) and other Unix tools do: killed by SIGPIPE, quietly, the shell
+/// reporting 141. Rust ignores SIGPIPE for the whole process, and coop keeps it so: a hook or
+/// an agent that closes its end of a pipe or socket must not kill coop.
+pub struct Out(std::io::StdoutLock<'static>);
+
+pub fn out() -> Out {
+    Out(std::io::stdout().lock())
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(die_of_closed_pipe)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(die_of_closed_pipe)
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+fn die_of_closed_pipe(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // SAFETY: restoring the default action of SIGPIPE and raising it, then exiting if it
+        // was blocked: plain calls with constant arguments.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(libc::SIGPIPE);
+            libc::_exit(128 + libc::SIGPIPE);
+        }
+    }
+    e
+}
+
 /// Run one command; the result is coop's exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
@@ -242,7 +285,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         );
     }
     let Some(cmd) = cli.command else {
-        command().print_help()?;
+        let help = command().render_help().to_string();
+        std::io::Write::write_all(&mut out(), help.as_bytes())?;
         return Ok(0);
     };
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {

@@ -1,5 +1,6 @@
 use super::{Global, OutputFormat};
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +29,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let pids = crate::container::ps::pids(&g.store(), &a.id)?;
     if a.format == OutputFormat::Json {
         // containerd reads this: a JSON array of host pids.
-        println!("{}", serde_json::to_string(&pids)?);
+        writeln!(super::out(), "{}", serde_json::to_string(&pids)?)?;
         return Ok(0);
     }
     let args = if a.ps_args.is_empty() {
@@ -47,9 +48,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    print!(
+    write!(
+        super::out(),
         "{}",
         crate::container::ps::filter_table(&String::from_utf8_lossy(&out.stdout), &pids)?
-    );
+    )?;
     Ok(0)
 }

@@ -1,5 +1,6 @@
 use super::Global;
 use anyhow::Result;
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -10,6 +11,6 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let s = crate::container::state::state(&g.store(), &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&s)?);
+    writeln!(super::out(), "{}", serde_json::to_string_pretty(&s)?)?;
     Ok(0)
 }

@@ -1,5 +1,10 @@
 //! OCI hooks: run a hook with the container's state on stdin, its args and env, and its
 //! timeout (the hook is killed when it runs out).
+//!
+//! A hook with `env` gets exactly that environment. Without it, as with runc: a hook run by
+//! the runtime (prestart, createRuntime, poststart, poststop) gets coop's own environment,
+//! and a hook run in the container (createContainer, startContainer) the container process's
+//! (`run_all_in_container`).
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Hook;
 use std::collections::BTreeMap;
@@ -54,8 +59,29 @@ pub fn state(
 
 /// Run `hooks` in order; the first failure stops and is the error.
 pub fn run_all(stage: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    run_each(stage, hooks, state, None)
+}
+
+/// As `run_all`, for the hooks run inside the container: a hook without `env` gets
+/// `process_env`, the environment of the container's process.
+pub fn run_all_in_container(
+    stage: &str,
+    hooks: &[Hook],
+    state: &[u8],
+    process_env: &[String],
+) -> Result<()> {
+    run_each(stage, hooks, state, Some(process_env))
+}
+
+fn run_each(
+    stage: &str,
+    hooks: &[Hook],
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run(h, state).with_context(|| format!("{stage} hook #{i} ({})", h.path().display()))?;
+        run(h, state, default_env)
+            .with_context(|| format!("{stage} hook #{i} ({})", h.path().display()))?;
     }
     Ok(())
 }
@@ -63,7 +89,7 @@ pub fn run_all(stage: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 /// Run every hook; failures are warnings (poststart, poststop).
 pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run(h, state) {
+        if let Err(e) = run(h, state, None) {
             log::warn!(
                 "{stage} hook #{i} ({}): {}",
                 h.path().display(),
@@ -73,16 +99,19 @@ pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &[u8]) {
     }
 }
 
-fn run(h: &Hook, state: &[u8]) -> Result<()> {
+/// `default_env`: the environment of a hook without `env`; None: coop's own.
+fn run(h: &Hook, state: &[u8], default_env: Option<&[String]>) -> Result<()> {
     let mut cmd = Command::new(h.path());
     let args = h.args().clone().unwrap_or_default();
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = h.env().as_deref().or(default_env) {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped())

@@ -10,6 +10,7 @@ pub mod lsm;
 pub mod mempolicy;
 pub mod mount;
 pub mod namespaces;
+pub mod net;
 pub mod netdev;
 pub mod personality;
 pub mod procfs;

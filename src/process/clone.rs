@@ -64,13 +64,21 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> std::io::Result<Forked> {
     }
 }
 
-/// A plain fork for the second stage (after the namespaces are set up).
-pub fn fork() -> std::io::Result<Option<i32>> {
-    // SAFETY: single-threaded at this point (see clone3); the child only continues the setup.
-    match unsafe { libc::fork() } {
-        -1 => Err(std::io::Error::last_os_error()),
-        0 => Ok(None),
-        pid => Ok(Some(pid)),
+/// The second stage's fork (after the namespaces are set up): in the parent (stage 1), send
+/// the child's pid and its pidfd to coop with InitPid, then exit; in the child, return.
+///
+/// The pidfd comes from clone3 itself, so coop holds the process even if it has already
+/// exited and been reaped by a subreaper (a shim) when the message arrives: opening it by
+/// pid afterwards would race with that reaping.
+pub fn fork_and_report(chan: &super::sync::Channel) -> anyhow::Result<()> {
+    use std::os::fd::AsFd;
+    match clone3(0, None)? {
+        Forked::Child => Ok(()),
+        Forked::Parent { pid, pidfd } => {
+            let _ = chan.send_with_fd(&super::sync::Message::InitPid { pid }, Some(pidfd.as_fd()));
+            // SAFETY: stage 1 is done; exit without running coop's destructors.
+            unsafe { libc::_exit(0) }
+        }
     }
 }
 

@@ -96,8 +96,14 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
     refuse_own_binary(&exe)?;
 
     // 18. The caller's moment: create's init reports Ready and waits on exec.fifo; exec's
-    //     process reports Ready.
-    ready()?;
+    //     process reports Ready. With a seccomp agent, after the filter (below): the agent
+    //     then has its listener before create or exec returns (agents wait for it before
+    //     `start`), and the exec.fifo wait and startContainer hooks run under the filter, as
+    //     with runc, which loads the filter before the exec.fifo wait.
+    let mut ready = Some(ready);
+    if f_agent.is_none() {
+        ready.take().map_or(Ok(()), |r| r())?;
+    }
 
     // 18b. The execution domain, after coop's own work (LINUX32 changes what uname says).
     if let Some(p) = f.personality {
@@ -132,6 +138,7 @@ pub fn run(f: &Finish, ready: impl FnOnce() -> Result<()>) -> Result<Infallible>
             )?;
         }
     }
+    ready.take().map_or(Ok(()), |r| r())?;
     if caps_after_seccomp {
         if let Some(c) = process.capabilities() {
             capabilities::apply(c)?;

@@ -7,7 +7,7 @@ use super::clone;
 use super::finish;
 use super::sync::{Channel, Message};
 use super::InitContext;
-use crate::linux::{fds, hooks, namespaces, rootfs, signals, tty, user};
+use crate::linux::{fds, hooks, namespaces, net, rootfs, signals, tty, user};
 use anyhow::{bail, Context, Result};
 use nix::sched::{unshare, CloneFlags};
 use std::convert::Infallible;
@@ -26,7 +26,10 @@ pub fn main(ctx: &InitContext, chan: Channel) -> ! {
     let msg = crate::error::render(&err);
     if ready {
         // coop has returned from create: the container's stderr is all there is.
-        eprintln!("coop: {msg}");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("coop: error: {msg}\n").as_bytes(),
+        );
     } else {
         let _ = chan.send(&Message::Error { msg });
     }
@@ -84,11 +87,7 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
             namespaces::write_time_offsets(off)?;
         }
         // pid and time namespaces apply to children only: fork the real init.
-        if let Some(pid) = clone::fork().context("fork container init")? {
-            let _ = chan.send(&Message::InitPid { pid });
-            // SAFETY: stage 1 is done; exit without running coop's destructors.
-            unsafe { libc::_exit(0) }
-        }
+        clone::fork_and_report(chan).context("fork container init")?;
     } else {
         namespaces::join_all(&joins)?;
     }
@@ -100,6 +99,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
             .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
     if in_userns {
         user::become_ns_root()?;
+    }
+    // 4b. A new network namespace gets its loopback up, before any hook may expect it.
+    if plan.new_flags & libc::CLONE_NEWNET as u64 != 0 {
+        net::loopback_up()?;
     }
 
     // 5. A session of its own (and, with a terminal, the pty as controlling terminal later).
@@ -168,10 +171,13 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         };
         host_pid.set(pid);
         let st = hooks::state(ctx.id, "creating", pid, ctx.bundle, &annotations);
-        hooks::run_all(
+        // The process's env as the spec gives it (runc's init has no HOME yet here).
+        let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+        hooks::run_all_in_container(
             "createContainer",
             hooks.create_container().as_deref().unwrap_or(&[]),
             &st,
+            &env,
         )
     };
     rootfs::prepare(&rootfs::Config {
@@ -275,10 +281,17 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         *ready = true;
         wait_for_start(&fifo)?;
         let st = hooks::state(ctx.id, "created", host_pid.get(), ctx.bundle, &annotations);
-        hooks::run_all(
+        // The environment the process will get (HOME added, as runc's init has it here).
+        let env = environment(
+            process.env().as_deref().unwrap_or(&[]),
+            process.user().uid(),
+            ctx.listen_fds,
+        );
+        hooks::run_all_in_container(
             "startContainer",
             hooks.start_container().as_deref().unwrap_or(&[]),
             &st,
+            &env,
         )
     })
 }

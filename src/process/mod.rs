@@ -9,7 +9,7 @@ use crate::cgroups::CgroupManager;
 use crate::linux::namespaces::Plan;
 use crate::linux::{hooks, user};
 use anyhow::{bail, Context, Result};
-use clone::{clone3, pidfd_open, Forked};
+use clone::{clone3, Forked};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
@@ -210,7 +210,7 @@ fn handshake(
             Message::InitPid { pid: p } => {
                 st.init_pid = Some(p);
                 final_pid = p;
-                pidfd = Some(pidfd_open(p).with_context(|| format!("pidfd_open {p}"))?);
+                pidfd = Some(fd.context("init pid message without a pidfd")?);
                 // Stage 1 is done; reap it.
                 st.status = waitpid(Pid::from_raw(pid), None).ok();
             }
@@ -318,10 +318,10 @@ pub fn spawn_exec(ctx: &setns::ExecContext, cgroup: &dyn CgroupManager) -> Resul
                     })
                 }
                 None => bail!("the exec process exited during setup"),
-                Some((Message::InitPid { pid: p }, _)) => {
+                Some((Message::InitPid { pid: p }, fd)) => {
                     st.init_pid = Some(p);
                     proc_pid = p;
-                    proc_fd = Some(pidfd_open(p).with_context(|| format!("pidfd_open {p}"))?);
+                    proc_fd = Some(fd.context("exec pid message without a pidfd")?);
                     st.status = waitpid(Pid::from_raw(pid), None).ok();
                 }
                 Some((Message::Console, fd)) => {

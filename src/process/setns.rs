@@ -102,11 +102,7 @@ fn run(ctx: &ExecContext, chan: &Channel) -> Result<Infallible> {
             .with_context(|| format!("join the container's {flag:?} namespace"))?;
     }
     drop(joins);
-    if let Some(pid) = super::clone::fork().context("fork the exec process")? {
-        let _ = chan.send(&Message::InitPid { pid });
-        // SAFETY: stage 1 is done; exit without coop's destructors.
-        unsafe { libc::_exit(0) }
-    }
+    super::clone::fork_and_report(chan).context("fork the exec process")?;
 
     // 6. A session of its own; root of the container's user namespace if we joined one.
     nix::unistd::setsid().context("setsid")?;

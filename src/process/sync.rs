@@ -13,7 +13,8 @@
 //!   write maps of the stage-1 pid
 //!   IdMapsWritten ───────────────────────────▶
 //!                                               [two-stage: fork; stage 1 exits]
-//!                       ◀──────────────────── InitPid{pid} (two-stage only)
+//!                       ◀──────────────────── InitPid{pid} + SCM_RIGHTS(pidfd from clone3)
+//!   (two-stage only)
 //!                                               mounts, devices
 //!                       ◀──────────────────── RunHooks  (config has prestart/createRuntime/
 //!   prestart, createRuntime hooks                          createContainer hooks)
@@ -46,6 +47,7 @@ pub enum Message {
     /// parent -> stage 1: maps written.
     IdMapsWritten,
     /// stage 1 -> parent: the container's init was forked; its pid in coop's pid namespace.
+    /// Its pidfd (from clone3) follows as SCM_RIGHTS.
     InitPid { pid: i32 },
     /// init -> parent: run the prestart and createRuntime hooks now (namespaces exist, the
     /// root is not pivoted yet).
