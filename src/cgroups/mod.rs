@@ -7,12 +7,14 @@ pub mod devices;
 #[cfg(test)]
 mod fake_sysfs;
 pub mod fs;
+pub mod none;
 pub mod oom;
 pub mod resources;
 pub mod stats;
 pub mod v1;
 pub mod v2;
 
+use crate::linux::rootless::Rootless;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
@@ -270,16 +272,62 @@ pub fn logical_path(spec_path: Option<&Path>, default: &str) -> String {
     }
 }
 
-/// A manager for new cgroup paths on this host.
-pub fn new_manager(logical: &str) -> Result<Box<dyn CgroupManager>> {
+/// A manager for new cgroup paths on this host. Rootless, only a cgroup2 subtree delegated to
+/// the caller is used (pure cgroup v2 hosts); without one the container gets no cgroup
+/// ([`none::Manager`]), as with runc.
+pub fn new_manager(logical: &str, rootless: Rootless) -> Result<Box<dyn CgroupManager>> {
     let layout = Layout::detect()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    Ok(manager(layout.resolve(logical, &own)?))
+    let paths = layout.resolve(logical, &own)?;
+    if rootless.is_yes() {
+        let delegated = layout.is_pure_v2() && paths.unified.as_deref().is_some_and(delegated);
+        if !delegated {
+            log::debug!("rootless without a writable cgroup2 subtree for {logical}: no cgroup");
+            return Ok(Box::new(none::Manager::new(
+                CgroupPaths {
+                    path: logical.to_string(),
+                    ..Default::default()
+                },
+                None,
+            )));
+        }
+    }
+    Ok(manager(paths))
 }
 
-/// A manager for recorded paths.
+/// Whether the caller may create `dir` and manage it: its nearest existing ancestor is
+/// writable, with writable cgroup.procs and cgroup.subtree_control (what a delegation hands
+/// over).
+fn delegated(dir: &Path) -> bool {
+    use nix::unistd::AccessFlags;
+    let Some(base) = dir.ancestors().find(|a| a.exists()) else {
+        return false;
+    };
+    let writable = |p: &Path, how: AccessFlags| {
+        nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            how,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        )
+        .is_ok()
+    };
+    writable(base, AccessFlags::W_OK | AccessFlags::X_OK)
+        && writable(&base.join("cgroup.procs"), AccessFlags::W_OK)
+        && writable(&base.join("cgroup.subtree_control"), AccessFlags::W_OK)
+}
+
+/// A manager for recorded paths (none of them: no cgroup, see [`none`]).
 pub fn manager(paths: CgroupPaths) -> Box<dyn CgroupManager> {
-    if paths.v1.is_empty() {
+    for_container(paths, None)
+}
+
+/// A manager for a container's recorded paths; `init` (pid, start time) lets a container
+/// without a cgroup find its processes.
+pub fn for_container(paths: CgroupPaths, init: Option<(i32, u64)>) -> Box<dyn CgroupManager> {
+    if paths.unified.is_none() && paths.v1.is_empty() {
+        Box::new(none::Manager::new(paths, init))
+    } else if paths.v1.is_empty() {
         Box::new(v2::Manager::new(paths))
     } else {
         Box::new(v1::Manager::new(paths))

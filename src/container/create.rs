@@ -3,6 +3,7 @@ use super::sandbox::{self, Role};
 use super::store::{self, Store};
 use super::{Container, Meta, Status};
 use crate::cgroups::{self, CgroupManager};
+use crate::linux::rootless::Rootless;
 use crate::linux::{fds, namespaces, procfs, tty};
 use crate::process::{self, InitContext};
 use crate::spec;
@@ -29,6 +30,8 @@ pub struct CreateOptions {
     pub sandbox_resources: Option<PathBuf>,
     /// hooks.d directories whose matching hook definitions are added to the config's hooks.
     pub hooks_dirs: Vec<PathBuf>,
+    /// Rootless: cgroups only in a delegated subtree, devices not filtered by a cgroup.
+    pub rootless: Rootless,
 }
 
 /// What a successful create leaves to its caller.
@@ -185,7 +188,10 @@ fn create_locked(
     let linux = spec.linux().as_ref();
     if role == &Role::Root && linux.and_then(|l| l.cgroups_path().as_ref()).is_none() {
         // The sandbox cgroup that the root and its members share.
-        let sb = cgroups::new_manager(&sandbox::sandbox_cgroup(&o.id))?;
+        let sb = cgroups::new_manager(
+            &default_cgroup(sandbox::sandbox_cgroup(&o.id), o.rootless),
+            o.rootless,
+        )?;
         let c = cleanup.container.as_mut().expect("container");
         c.meta.sandbox_cgroup = Some(sb.paths().clone());
         c.save()?;
@@ -199,9 +205,9 @@ fn create_locked(
     }
     let logical = cgroups::logical_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
-        &sandbox::default_cgroup(&o.id, role),
+        &default_cgroup(sandbox::default_cgroup(&o.id, role), o.rootless),
     );
-    let cg = cgroups::new_manager(&logical)?;
+    let cg = cgroups::new_manager(&logical, o.rootless)?;
     {
         let c = cleanup.container.as_mut().expect("container");
         let config = serde_json::to_vec(spec).context("serialize config")?;
@@ -215,7 +221,13 @@ fn create_locked(
     cg.create()?;
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
-        cg.apply(&cgroups::resources::with_default_devices(r, &devices))?;
+        let mut r = cgroups::resources::with_default_devices(r, &devices);
+        if o.rootless.is_yes() {
+            // As runc: device rules need privileges (an eBPF program, the v1 devices
+            // controller); a rootless container gets only the nodes bound from the host.
+            r.set_devices(None);
+        }
+        cg.apply(&r)?;
     }
     let fifo = cleanup.container.as_ref().unwrap().locked.path(store::FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -272,6 +284,15 @@ fn create_locked(
         pidfd,
         console,
     })
+}
+
+/// coop's default cgroup path. Rootless, it hangs beside the caller's own cgroup rather than
+/// at the top of the tree: the caller's parent cgroup is the one a delegation hands over.
+fn default_cgroup(path: String, rootless: Rootless) -> String {
+    match rootless {
+        Rootless::No => path,
+        Rootless::Yes => format!("..{path}"),
+    }
 }
 
 /// Names a `cgroup` mount gives the container's cgroup directories.

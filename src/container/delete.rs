@@ -71,7 +71,7 @@ pub fn destroy(c: Container) -> Result<()> {
     if shares_mount_ns {
         crate::linux::rootfs::unmount_below(&c.meta.rootfs)?;
     }
-    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let cg = c.cgroup();
     // Processes may outlive init (no pid namespace, or a member whose sandbox died).
     let _ = cg.kill_all(libc::SIGKILL);
     cg.destroy()
@@ -104,7 +104,7 @@ pub fn destroy(c: Container) -> Result<()> {
 
 /// SIGKILL everything in the container and wait until init is gone.
 pub fn kill_and_wait(c: &Container) -> Result<()> {
-    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let cg = c.cgroup();
     let pidfd = pidfd_open(c.meta.pid).ok().filter(|_| c.is_alive());
     cg.kill_all(libc::SIGKILL)
         .with_context(|| format!("kill container {}", c.id()))?;

@@ -1,7 +1,6 @@
 //! `exec`: run another process in a running container.
 use super::run::{foreground, wait};
 use super::{create::write_pid_file, Container, Status, Store};
-use crate::cgroups;
 use crate::linux::tty;
 use crate::process::{self, setns::ExecContext};
 use anyhow::{bail, Result};
@@ -39,7 +38,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     }
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let cg = c.cgroup();
     let ctx = ExecContext {
         init_pid: c.meta.pid,
         process: &o.process,

@@ -134,6 +134,14 @@ impl Container {
         serde_json::from_slice(&data).with_context(|| format!("corrupt {}", p.display()))
     }
 
+    /// The container's cgroup manager (a cgroup-less one finds processes through init).
+    pub fn cgroup(&self) -> Box<dyn crate::cgroups::CgroupManager> {
+        crate::cgroups::for_container(
+            self.meta.cgroup.clone(),
+            Some((self.meta.pid, self.meta.pid_start_time)),
+        )
+    }
+
     pub fn is_alive(&self) -> bool {
         procfs::is_alive(self.meta.pid, self.meta.pid_start_time)
     }

@@ -10,6 +10,7 @@ pub mod namespaces;
 pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
+pub mod rootless;
 pub mod safepath;
 pub mod seccomp;
 pub mod selfexe;

@@ -101,8 +101,14 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     // 7. oom_score_adj while we are still fully privileged.
     if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         crate::linux::procfs::require_procfs(Path::new("/proc/self"))?;
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_context(|| format!("set oom_score_adj to {adj}"))?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            let hint = if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
+                " (lowering it needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!("set oom_score_adj to {adj}{hint}"))
+        })?;
     }
 
     // 8. exec.fifo lives on the host: hold it by an O_PATH fd across pivot_root.
