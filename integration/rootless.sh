@@ -196,11 +196,12 @@ chmod 0644 "$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 img=localhost/busybox:rootless
 if ! as_user podman image exists "$img" 2>/dev/null; then
-  tar --numeric-owner -C "$bundle/rootfs" -cf "$work/rootfs.tar" .
+  # Owned by root in the image (the bundle's copy belongs to the user).
+  tar --numeric-owner --owner=0 --group=0 -C "$bundle/rootfs" -cf "$work/rootfs.tar" .
   chown "$uid:$gid" "$work/rootfs.tar"
   as_user podman import --change 'CMD ["/bin/sh"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$work/rootfs.tar" "$img" >/dev/null
+    "$work/rootfs.tar" "$img" >/dev/null 2>"$work/import.err" || { cat "$work/import.err" >&2; exit 1; }
 fi
 mkdir -p "$work/vol"; echo from-host > "$work/vol/file"; chown -R "$uid:$gid" "$work/vol"
 
@@ -222,8 +223,8 @@ podman_checks() { # podman_checks LABEL RUNTIME
   check "$l: rm" eval "pm rm $cid >/dev/null 2>&1"
   check "$l: --userns=keep-id: id -u is the user's uid" expect_eq "$uid" \
     "$(pm run --rm --userns=keep-id $img id -u 2>&1)"
-  out=$(pm run --rm --uidmap 0:1:1000 --gidmap 0:1:1000 $img sh -c 'tr -s " " < /proc/self/uid_map | sed "s/^ //"' 2>&1) || true
-  check "$l: --uidmap" expect_eq "0 1 1000" "$out"
+  out=$(pm run --rm --uidmap 0:1:65536 --gidmap 0:1:65536 $img sh -c 'tr -s " " < /proc/self/uid_map | sed "s/^ //"; id -u; stat -c %u /etc/passwd' 2>&1 | tr '\n' ,) || true
+  check "$l: --uidmap 0:1:65536 (the image's files stay root's)" expect_eq "0 1 65536,0,0," "$out"
   check "$l: -v of a directory the user owns" expect_eq "from-host" \
     "$(pm run --rm -v "$work/vol:/vol" $img cat /vol/file 2>&1)"
   pm run --rm -v "$work/vol:/vol" $img sh -c 'echo from-container > /vol/new' >/dev/null 2>&1 || true
