@@ -12,6 +12,7 @@ mod exec;
 mod fds;
 mod hooks;
 mod lifecycle;
+mod rootless;
 mod sandbox;
 mod selfexe;
 mod setup;
