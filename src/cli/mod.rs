@@ -288,7 +288,7 @@ mod tests {
         let mut g = parse(&["--rootless=false", "list"]).global;
         g.resolve(true).unwrap();
         assert_eq!(g.store().root(), std::path::Path::new("/run/coop"));
-        let mut g = parse(&["--rootless", "list"]).global;
+        let mut g = parse(&["spec", "--rootless"]).global;
         assert_eq!(g.rootless, Some(RootlessFlag::True));
         g.resolve(false).unwrap();
         assert!(g.mode.is_yes());
