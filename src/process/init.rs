@@ -46,9 +46,14 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     //    the signals it forwards; neither may leak into the container.
     signals::reset_all();
     // Non-dumpable while we are coop: no process of the container may open our
-    // /proc/PID/exe (the host's coop binary) or our memory. execve resets it.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // /proc/PID/exe (the host's coop binary) or our memory. execve resets it. With a new user
+    // namespace made by clone3, only once the parent has written our id maps: a non-dumpable
+    // process's /proc files belong to the host's root, and a rootless parent could not write
+    // them (nobody else is in that namespace before then).
+    let maps_before_go = plan.new_user && !plan.two_stage;
+    if !maps_before_go {
+        set_dumpable(false);
+    }
 
     // 2. Close every inherited fd but stdio, --preserve-fds/LISTEN_FDS and our channel: a
     //    runtime's fds (containerd's stray fd 3, the state lock) must not reach the container.
@@ -56,6 +61,9 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
     chan.expect(&Message::Go)?;
+    if maps_before_go {
+        set_dumpable(false);
+    }
 
     // 4. Namespaces. The fast path already has its new ones from clone3 and only joins the
     //    others; the two-stage path joins, unshares and forks here (see linux/namespaces.rs).
@@ -64,8 +72,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         namespaces::join_all(&joins)?;
         if plan.new_user {
             unshare(CloneFlags::CLONE_NEWUSER).context("create user namespace")?;
+            // Dumpable just while the parent writes the maps (see step 1), as runc does.
+            set_dumpable(true);
             chan.send(&Message::WriteIdMaps)?;
             chan.expect(&Message::IdMapsWritten)?;
+            set_dumpable(false);
         }
         namespaces::unshare_flags(plan.new_flags & !(libc::CLONE_NEWUSER as u64))?;
         if let Some(off) = &plan.time_offsets {
@@ -446,4 +457,9 @@ mod tests {
         let e = environment(&["HOME=/x".into()], 0, 0);
         assert_eq!(e, vec!["HOME=/x".to_string()]);
     }
+}
+
+fn set_dumpable(on: bool) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
 }
