@@ -321,16 +321,21 @@ fn mount_cgroup(cfg: &Config, root: &OwnedFd, m: &Mount, o: &Options) -> Result<
     let ro = o.flags.contains(MsFlags::MS_RDONLY);
     if let [(name, dir)] = cfg.cgroup_dirs.as_slice() {
         if name.is_empty() {
-            if cfg.new_cgroupns {
-                mount(
+            let fresh = cfg.new_cgroupns
+                && match mount(
                     Some("cgroup2"),
                     target.as_str(),
                     Some("cgroup2"),
                     o.flags,
                     NONE,
-                )
-                .context("mount cgroup2")?;
-            } else {
+                ) {
+                    Ok(()) => true,
+                    // A rootless container (in a delegated subtree) may be refused a cgroup2
+                    // mount: bind its cgroup instead, as runc does.
+                    Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) => false,
+                    Err(e) => return Err(e).context("mount cgroup2"),
+                };
+            if !fresh {
                 mount(Some(dir), target.as_str(), NONE, MsFlags::MS_BIND, NONE)
                     .context("bind the container's cgroup")?;
                 if ro || !flags.is_empty() {
