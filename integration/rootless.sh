@@ -106,6 +106,23 @@ check "spec --rootless maps the user's uid to root" expect_eq "0 $uid 1" \
   "$(as_user python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["linux"]["uidMappings"][0]; print(m["containerID"], m["hostID"], m["size"])' "$bundle/config.json")"
 check "spec --rootless has a user namespace and no network namespace" expect_eq "user" \
   "$(as_user python3 -c 'import json,sys; n=[x["type"] for x in json.load(open(sys.argv[1]))["linux"]["namespaces"]]; print("user" if "user" in n and "network" not in n else n)' "$bundle/config.json")"
+if [ "$compare" != 0 ]; then
+  mkdir -p "$work/runc-spec"; chown "$uid:$gid" "$work/runc-spec"
+  (cd "$work/runc-spec" && setpriv --reuid "$uid" --regid "$gid" --init-groups "$compare" spec --rootless)
+  # runc 1.1 adds a cgroup namespace only on cgroup v2 hosts; coop's default spec always has one.
+  same=$(python3 - "$work/runc-spec/config.json" "$bundle/config.json" <<'PY'
+import json, sys
+r, c = (json.load(open(p)) for p in sys.argv[1:])
+ns = lambda s: [n for n in s["linux"]["namespaces"] if n["type"] != "cgroup"]
+diff = [k for k, f in [("mounts", lambda s: s["mounts"]), ("namespaces", ns),
+        ("uidMappings", lambda s: s["linux"]["uidMappings"]),
+        ("gidMappings", lambda s: s["linux"]["gidMappings"]),
+        ("resources", lambda s: s["linux"].get("resources"))] if f(r) != f(c)]
+print(" ".join(diff) or "same")
+PY
+)
+  check "spec --rootless: mounts, namespaces, mappings and resources as runc's" expect_eq same "$same"
+fi
 config 'c["process"]["terminal"] = False; c["process"]["args"] = ["sh", "-c", "echo $(id -u):$(cat /proc/self/uid_map)"]'
 
 out=$(as_user "$coop" run -b "$bundle" rl-run 2>&1) || true
