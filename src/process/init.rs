@@ -422,6 +422,11 @@ pub fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Infallible> {
     Err(std::io::Error::from(e)).with_context(|| format!("exec {}", exe.display()))
 }
 
+fn set_dumpable(on: bool) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,9 +462,4 @@ mod tests {
         let e = environment(&["HOME=/x".into()], 0, 0);
         assert_eq!(e, vec!["HOME=/x".to_string()]);
     }
-}
-
-fn set_dumpable(on: bool) {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
 }
