@@ -42,13 +42,17 @@ user_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # On a pure cgroup v2 host, a subtree delegated to the user as systemd would (owner of the
 # directory, cgroup.procs, cgroup.subtree_control and cgroup.threads), with the user's
 # commands in its leaf "shell". On cgroup v1 nothing can be delegated: no cgroup.
-deleg=
+# The delegated cgroup is named like systemd's user@UID.service (inside a directory of the
+# test's own, never the host's user.slice).
+deleg= deleg_top=
 if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
-  deleg=/sys/fs/cgroup/$user.delegated
+  deleg_top=/sys/fs/cgroup/$user.delegated
+  deleg=$deleg_top/user@$uid.service
   mkdir -p "$deleg/shell"
   for c in memory pids; do
     grep -qw "$c" /sys/fs/cgroup/cgroup.subtree_control || echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control
   done
+  echo "+memory +pids" > "$deleg_top/cgroup.subtree_control"
   for d in "$deleg" "$deleg/shell"; do
     chown "$uid:$gid" "$d" "$d"/cgroup.{procs,subtree_control,threads}
   done
@@ -74,7 +78,7 @@ cleanup() {
   fi
   rm -rf "$work"
   # The delegated subtree, deepest first (the "shell" leaf empties as our subshells exit).
-  [ -z "$deleg" ] || find "$deleg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  [ -z "$deleg_top" ] || find "$deleg_top" -depth -type d -exec rmdir {} + 2>/dev/null || true
   summary_on_abort $status
 }
 trap cleanup EXIT
@@ -186,6 +190,13 @@ else
     "$code $(cat "$deleg/coop/rl-mem/memory.max" 2>&1)"
   as_user "$coop" delete --force rl-mem >/dev/null 2>&1 || true
   check "delete removes the container's cgroup" eval "[ ! -e $deleg/coop/rl-mem ]"
+  # rootless podman's systemd-style cgroupsPath: a unit of the user's own systemd instance.
+  config 'c["linux"]["cgroupsPath"] = "user.slice:libpod:rl-sd"'
+  code=0; as_user "$coop" run -d -b "$bundle" rl-sd </dev/null >"$work/sd" 2>&1 || code=$?
+  check "cgroupsPath user.slice:libpod:ID goes below user@UID.service" expect_eq "0 67108864" \
+    "$code $(cat "$deleg/user.slice/libpod-rl-sd.scope/memory.max" 2>&1)"
+  as_user "$coop" delete --force rl-sd >/dev/null 2>&1 || true
+  config 'del c["linux"]["cgroupsPath"]'
 fi
 config 'del c["linux"]["resources"]; c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}]'
 code=0; as_user "$coop" run -b "$bundle" rl-rlim </dev/null >"$work/rlim" 2>&1 || code=$?

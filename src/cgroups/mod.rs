@@ -272,6 +272,19 @@ pub fn logical_path(spec_path: Option<&Path>, default: &str) -> String {
     }
 }
 
+/// Rootless, a systemd-style cgroupsPath (`user.slice:libpod:ID`, rootless podman's default)
+/// names a unit of the user's own systemd instance, as runc's systemd driver would make it:
+/// below the `user@UID.service` cgroup that the caller's own cgroup (`own`, from the "0::"
+/// line) lies in. None when there is no such cgroup or the path is not systemd-style.
+pub fn user_systemd_path(spec_path: &str, own: &str) -> Option<String> {
+    let unit = expand_systemd(spec_path)?;
+    let comps: Vec<&str> = own.split('/').collect();
+    let at = comps
+        .iter()
+        .position(|c| c.starts_with("user@") && c.ends_with(".service"))?;
+    Some(format!("{}{unit}", comps[..=at].join("/")))
+}
+
 /// A manager for new cgroup paths on this host. Rootless, only a cgroup2 subtree delegated to
 /// the caller is used (pure cgroup v2 hosts); without one the container gets no cgroup
 /// ([`none::Manager`]), as with runc.
@@ -438,6 +451,16 @@ mod tests {
         assert_eq!(expand_systemd("-.slice:p:x").unwrap(), "/p-x.scope");
         assert_eq!(expand_systemd("/a/b"), None);
         assert_eq!(logical_path(None, "/coop/id"), "/coop/id");
+        assert_eq!(
+            user_systemd_path(
+                "user.slice:libpod:abc",
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"
+            )
+            .unwrap(),
+            "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-abc.scope"
+        );
+        assert_eq!(user_systemd_path("user.slice:libpod:abc", "/coop/x"), None);
+        assert_eq!(user_systemd_path("/a/b", "/user@1.service/x"), None);
         assert_eq!(logical_path(Some(Path::new("/a/b")), "/coop/id"), "/a/b");
     }
 }

@@ -203,10 +203,17 @@ fn create_locked(
             sb.apply(&r).context("apply --sandbox-resources")?;
         }
     }
-    let logical = cgroups::logical_path(
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        &default_cgroup(sandbox::default_cgroup(&o.id, role), o.rootless),
-    );
+    let spec_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let user_unit = spec_path
+        .and_then(|p| p.to_str())
+        .filter(|_| o.rootless.is_yes())
+        .and_then(|p| cgroups::user_systemd_path(p, &own_unified_cgroup()));
+    let logical = user_unit.unwrap_or_else(|| {
+        cgroups::logical_path(
+            spec_path,
+            &default_cgroup(sandbox::default_cgroup(&o.id, role), o.rootless),
+        )
+    });
     let cg = cgroups::new_manager(&logical, o.rootless)?;
     {
         let c = cleanup.container.as_mut().expect("container");
@@ -293,6 +300,14 @@ fn default_cgroup(path: String, rootless: Rootless) -> String {
         Rootless::No => path,
         Rootless::Yes => format!("..{path}"),
     }
+}
+
+/// This process's cgroup2 path ("0::" line of /proc/self/cgroup), "" when unknown.
+fn own_unified_cgroup() -> String {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    cgroups::parse_proc_cgroup(&own)
+        .remove("")
+        .unwrap_or_default()
 }
 
 /// Names a `cgroup` mount gives the container's cgroup directories.
