@@ -76,6 +76,9 @@ cleanup() {
       as_user podman --runtime "$r" rm -af -t 0 >/dev/null 2>&1 || true
     done
   fi
+  # rootless podman's pause process (it holds the user's namespace between podman calls).
+  local pp=$runtime_dir/libpod/tmp/pause.pid
+  [ ! -s "$pp" ] || kill "$(cat "$pp")" 2>/dev/null || true
   rm -rf "$work"
   # The delegated subtree, deepest first (the "shell" leaf empties as our subshells exit).
   [ -z "$deleg_top" ] || find "$deleg_top" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -235,9 +238,9 @@ check "a new network namespace has only lo (--network none)" expect_eq "lo " "$o
 
 # --- rootless podman ----------------------------------------------------------------------
 if [ "$with_podman" != 1 ]; then summary; exit; fi
-# The user's own configuration for these tests (its storage stays under its home).
-mkdir -p "$work/tmp"
-chown "$uid:$gid" "$work/tmp"
+# The user's own configuration for these tests (its storage stays under its home, its
+# per-boot state under XDG_RUNTIME_DIR: podman records those paths in its database at first
+# use, so they must not change from run to run).
 cat > "$work/containers.conf" <<CONF
 [containers]
 default_ulimits = []
@@ -246,8 +249,6 @@ log_driver = "k8s-file"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-tmp_dir = "$work/tmp"
-events_logfile_path = "$work/tmp/events.log"
 runtime_supports_json = ["coop", "crun", "runc"]
 CONF
 chmod 0644 "$work/containers.conf"
