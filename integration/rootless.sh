@@ -130,6 +130,11 @@ PY
 )
   check "spec --rootless: mounts, namespaces, mappings and resources as runc's" expect_eq same "$same"
 fi
+mkdir -p "$work/plain"; ln -s "$bundle/rootfs" "$work/plain/rootfs"; chown -R "$uid:$gid" "$work/plain"
+as_user "$coop" spec -b "$work/plain"
+code=0; as_user "$coop" run -b "$work/plain" rl-plain </dev/null >"$work/plain.err" 2>&1 || code=$?
+check "a config without a user namespace: one line saying it needs one, nothing left" eval \
+  "[ $code != 0 ] && grep -q 'needs a user namespace' $work/plain.err && [ \$(wc -l < $work/plain.err) = 1 ] && ! listed rl-plain"
 config 'c["process"]["terminal"] = False; c["process"]["args"] = ["sh", "-c", "echo $(id -u):$(cat /proc/self/uid_map)"]'
 
 out=$(as_user "$coop" run -b "$bundle" rl-run 2>&1) || true

@@ -57,6 +57,12 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     if o.sandbox_resources.is_some() && role != Role::Root {
         bail!("--sandbox-resources is only for a sandbox's root container");
     }
+    if o.rootless.is_yes() {
+        crate::linux::rootless::check_config(
+            spec.linux().as_ref(),
+            nix::unistd::geteuid().as_raw(),
+        )?;
+    }
     let rootfs = spec::rootfs(&spec, &bundle)?;
     crate::linux::lsm::validate(
         spec.process()

@@ -65,6 +65,35 @@ impl Rootless {
     }
 }
 
+/// What an unprivileged caller (euid not 0) cannot do without a user namespace of the
+/// container's own, refused before anything is made, as runc does.
+pub fn check_config(linux: Option<&oci_spec::runtime::Linux>, euid: u32) -> Result<()> {
+    if euid == 0 {
+        // Root of a user namespace (rootless podman) has the capabilities it needs there.
+        return Ok(());
+    }
+    let ns = linux.and_then(|l| l.namespaces().as_ref());
+    let user = ns
+        .into_iter()
+        .flatten()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+    let Some(user) = user else {
+        bail!(
+            "linux.namespaces: a rootless container (uid {euid}) needs a user namespace \
+             (see `coop spec --rootless`)"
+        );
+    };
+    let maps =
+        |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_some_and(|m| !m.is_empty());
+    if user.path().is_none()
+        && !(maps(linux.and_then(|l| l.uid_mappings().as_ref()))
+            && maps(linux.and_then(|l| l.gid_mappings().as_ref())))
+    {
+        bail!("linux.uidMappings and linux.gidMappings: a rootless container's new user namespace needs both");
+    }
+    Ok(())
+}
+
 /// Whether some line of a uid_map ("inside outside count") maps outside id 0. The initial
 /// user namespace reads "0 0 4294967295".
 fn maps_host_root(uid_map: &str) -> bool {
@@ -93,6 +122,24 @@ mod tests {
         assert_eq!(Rootless::from_ids(0, "0 0 1\n"), Rootless::No);
         assert_eq!(Rootless::decide(Some(Flag::True)), Rootless::Yes);
         assert_eq!(Rootless::decide(Some(Flag::False)), Rootless::No);
+    }
+
+    #[test]
+    fn config_needs_a_user_namespace() {
+        let l = |j: &str| serde_json::from_str::<oci_spec::runtime::Linux>(j).unwrap();
+        let plain = l(r#"{"namespaces":[{"type":"pid"},{"type":"mount"}]}"#);
+        check_config(Some(&plain), 0).unwrap();
+        let e = check_config(Some(&plain), 1000).unwrap_err().to_string();
+        assert!(e.contains("user namespace"), "{e}");
+        let nomaps = l(r#"{"namespaces":[{"type":"user"}]}"#);
+        let e = check_config(Some(&nomaps), 1000).unwrap_err().to_string();
+        assert!(e.contains("uidMappings"), "{e}");
+        let ok = l(
+            r#"{"namespaces":[{"type":"user"}],"uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
+        );
+        check_config(Some(&ok), 1000).unwrap();
+        let joined = l(r#"{"namespaces":[{"type":"user","path":"/proc/1/ns/user"}]}"#);
+        check_config(Some(&joined), 1000).unwrap();
     }
 
     #[test]
