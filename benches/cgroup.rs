@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 fn once(n: usize, into_cgroup: bool) -> Duration {
     let path = format!("/coop-bench/{}-{n}", std::process::id());
     let start = Instant::now();
-    let m = new_manager(&path).expect("cgroup paths");
+    let m = new_manager(&path, Default::default()).expect("cgroup paths");
     m.create().expect("create the cgroup");
     let fd = if into_cgroup { m.clone_into_fd() } else { None };
     let pid = match clone3(0, fd.as_ref().map(|f| f.as_raw_fd())).expect("clone3") {

@@ -17,6 +17,7 @@ mod hooks;
 mod lifecycle;
 mod network;
 mod recovery;
+mod rootless;
 mod sandbox;
 mod selfexe;
 mod setup;

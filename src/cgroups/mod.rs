@@ -7,6 +7,7 @@ pub mod devices;
 #[cfg(test)]
 mod fake_sysfs;
 pub mod fs;
+pub mod none;
 pub mod oom;
 pub mod resources;
 pub mod stats;
@@ -14,6 +15,7 @@ pub mod sub;
 pub mod v1;
 pub mod v2;
 
+use crate::linux::rootless::Rootless;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
@@ -296,11 +298,17 @@ pub fn logical_path(spec_path: Option<&Path>, default: &str) -> String {
     }
 }
 
-/// A manager for new cgroup paths on this host.
-pub fn new_manager(logical: &str) -> Result<Box<dyn CgroupManager>> {
-    let layout = Layout::detect()?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    Ok(manager(layout.resolve(logical, &own)?))
+/// Rootless, a systemd-style cgroupsPath (`user.slice:libpod:ID`, rootless podman's default)
+/// names a unit of the user's own systemd instance, as runc's systemd driver would make it:
+/// below the `user@UID.service` cgroup that the caller's own cgroup (`own`, from the "0::"
+/// line) lies in. None when there is no such cgroup or the path is not systemd-style.
+pub fn user_systemd_path(spec_path: &str, own: &str) -> Option<String> {
+    let unit = expand_systemd(spec_path)?;
+    let comps: Vec<&str> = own.split('/').collect();
+    let at = comps
+        .iter()
+        .position(|c| c.starts_with("user@") && c.ends_with(".service"))?;
+    Some(format!("{}{unit}", comps[..=at].join("/")))
 }
 
 /// Whether the kernel holds the cgroup frozen (or freezing): the v1 freezer where it is
@@ -314,9 +322,63 @@ pub fn is_frozen(paths: &CgroupPaths) -> bool {
     }
 }
 
-/// A manager for recorded paths.
+
+/// A manager for new cgroup paths on this host. Rootless, only a cgroup2 subtree delegated to
+/// the caller is used (pure cgroup v2 hosts); without one the container gets no cgroup
+/// ([`none::Manager`]), as with runc.
+pub fn new_manager(logical: &str, rootless: Rootless) -> Result<Box<dyn CgroupManager>> {
+    let layout = Layout::detect()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    let paths = layout.resolve(logical, &own)?;
+    if rootless.is_yes() {
+        let delegated = layout.is_pure_v2() && paths.unified.as_deref().is_some_and(delegated);
+        if !delegated {
+            log::debug!("rootless without a writable cgroup2 subtree for {logical}: no cgroup");
+            return Ok(Box::new(none::Manager::new(
+                CgroupPaths {
+                    path: logical.to_string(),
+                    ..Default::default()
+                },
+                None,
+            )));
+        }
+    }
+    Ok(manager(paths))
+}
+
+/// Whether the caller may create `dir` and manage it: its nearest existing ancestor is
+/// writable, with writable cgroup.procs and cgroup.subtree_control (what a delegation hands
+/// over).
+fn delegated(dir: &Path) -> bool {
+    use nix::unistd::AccessFlags;
+    let Some(base) = dir.ancestors().find(|a| a.exists()) else {
+        return false;
+    };
+    let writable = |p: &Path, how: AccessFlags| {
+        nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            how,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        )
+        .is_ok()
+    };
+    writable(base, AccessFlags::W_OK | AccessFlags::X_OK)
+        && writable(&base.join("cgroup.procs"), AccessFlags::W_OK)
+        && writable(&base.join("cgroup.subtree_control"), AccessFlags::W_OK)
+}
+
+/// A manager for recorded paths (none of them: no cgroup, see [`none`]).
 pub fn manager(paths: CgroupPaths) -> Box<dyn CgroupManager> {
-    if paths.v1.is_empty() {
+    for_container(paths, None)
+}
+
+/// A manager for a container's recorded paths; `init` (pid, start time) lets a container
+/// without a cgroup find its processes.
+pub fn for_container(paths: CgroupPaths, init: Option<(i32, u64)>) -> Box<dyn CgroupManager> {
+    if paths.unified.is_none() && paths.v1.is_empty() {
+        Box::new(none::Manager::new(paths, init))
+    } else if paths.v1.is_empty() {
         Box::new(v2::Manager::new(paths))
     } else {
         Box::new(v1::Manager::new(paths))
@@ -458,6 +520,16 @@ mod tests {
         assert_eq!(expand_systemd("-.slice:p:x").unwrap(), "/p-x.scope");
         assert_eq!(expand_systemd("/a/b"), None);
         assert_eq!(logical_path(None, "/coop/id"), "/coop/id");
+        assert_eq!(
+            user_systemd_path(
+                "user.slice:libpod:abc",
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"
+            )
+            .unwrap(),
+            "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-abc.scope"
+        );
+        assert_eq!(user_systemd_path("user.slice:libpod:abc", "/coop/x"), None);
+        assert_eq!(user_systemd_path("/a/b", "/user@1.service/x"), None);
         assert_eq!(logical_path(Some(Path::new("/a/b")), "/coop/id"), "/a/b");
     }
 }

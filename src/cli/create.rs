@@ -55,6 +55,7 @@ impl Args {
             share_pid: self.share_pid,
             sandbox_resources: self.sandbox_resources.clone(),
             hooks_dirs: vec![],
+            rootless: Default::default(),
         }
     }
 }
@@ -62,6 +63,7 @@ impl Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut o = a.options();
     o.hooks_dirs = g.hooks_dirs();
+    o.rootless = g.mode;
     create(&g.store(), &o)?;
     Ok(0)
 }

@@ -18,6 +18,7 @@ mod state;
 mod update;
 
 use crate::container::Store;
+pub use crate::linux::rootless::{Flag as RootlessFlag, Rootless};
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -89,9 +90,13 @@ pub struct Global {
     /// Accepted for runc compatibility (coop manages cgroupfs paths itself).
     #[arg(long = "systemd-cgroup", global = true, hide = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility.
-    #[arg(long, global = true, value_name = "true|false|auto", num_args = 0..=1, default_missing_value = "true", hide = true)]
-    pub rootless: Option<String>,
+    /// Rootless mode (default auto: as runc, when the euid is not 0 or the user namespace
+    /// does not map the host's root).
+    #[arg(long, global = true, value_enum, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<RootlessFlag>,
+    /// `--rootless` decided, once, by [`dispatch`].
+    #[arg(skip)]
+    pub mode: Rootless,
     /// Accepted for runc compatibility (checkpointing is not supported).
     #[arg(long, global = true, value_name = "PATH", hide = true)]
     pub criu: Option<String>,
@@ -145,18 +150,26 @@ pub enum Command {
 }
 
 impl Global {
-    /// `--root`, or the default: never derived from HOME or PATH (podman calls us with an
-    /// almost empty environment).
+    /// `--root`, or the default ([`Rootless::default_root`], set by [`dispatch`]): never
+    /// derived from HOME or PATH (podman calls us with an almost empty environment).
     pub fn store(&self) -> Store {
-        if let Some(r) = &self.root {
-            return Store::new(r.clone());
+        match &self.root {
+            Some(r) => Store::new(r.clone()),
+            None => Store::new("/run/coop"),
         }
-        if !nix::unistd::geteuid().is_root() {
-            if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
-                return Store::new(PathBuf::from(x).join("coop"));
-            }
+    }
+
+    /// Decide rootless mode and the default --root once, for every command that uses a state
+    /// directory.
+    fn resolve(&mut self, needs_root: bool) -> Result<()> {
+        self.mode = Rootless::decide(self.rootless);
+        if needs_root && self.root.is_none() {
+            self.root = Some(
+                self.mode
+                    .default_root(std::env::var_os("XDG_RUNTIME_DIR"))?,
+            );
         }
-        Store::new("/run/coop")
+        Ok(())
     }
 }
 
@@ -274,21 +287,22 @@ fn die_of_closed_pipe(e: std::io::Error) -> std::io::Error {
 }
 
 /// Run one command; the result is coop's exit code.
-pub fn dispatch(cli: Cli) -> Result<i32> {
-    let g = &cli.global;
-    if g.systemd_cgroup || g.rootless.is_some() || g.criu.is_some() {
-        log::debug!(
-            "accepted runc flags without effect: systemd-cgroup={} rootless={:?} criu={:?}",
-            g.systemd_cgroup,
-            g.rootless,
-            g.criu
-        );
-    }
+pub fn dispatch(mut cli: Cli) -> Result<i32> {
     let Some(cmd) = cli.command else {
         let help = command().render_help().to_string();
         std::io::Write::write_all(&mut out(), help.as_bytes())?;
         return Ok(0);
     };
+    cli.global
+        .resolve(!matches!(cmd, Command::Spec(_) | Command::Features(_)))?;
+    let g = &cli.global;
+    if g.systemd_cgroup || g.criu.is_some() {
+        log::debug!(
+            "accepted runc flags without effect: systemd-cgroup={} criu={:?}",
+            g.systemd_cgroup,
+            g.criu
+        );
+    }
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
         // These leave coop processes inside the container: see linux/selfexe.rs.
         crate::linux::selfexe::reexec_sealed()?;
@@ -500,9 +514,12 @@ mod tests {
 
     #[test]
     fn default_root_ignores_home_and_path() {
-        let g = parse(&["list"]).global;
-        if nix::unistd::geteuid().is_root() {
-            assert_eq!(g.store().root(), std::path::Path::new("/run/coop"));
-        }
+        let mut g = parse(&["--rootless=false", "list"]).global;
+        g.resolve(true).unwrap();
+        assert_eq!(g.store().root(), std::path::Path::new("/run/coop"));
+        let mut g = parse(&["spec", "--rootless"]).global;
+        assert_eq!(g.rootless, Some(RootlessFlag::True));
+        g.resolve(false).unwrap();
+        assert!(g.mode.is_yes());
     }
 }

@@ -18,6 +18,7 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut create = a.create.options();
     create.hooks_dirs = g.hooks_dirs();
+    create.rootless = g.mode;
     run_container(
         &g.store(),
         &RunOptions {

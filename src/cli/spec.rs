@@ -16,20 +16,52 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     let mut v: serde_json::Value = serde_json::from_str(DEFAULT)?;
     // `coop spec --rootless`: the global flag, as with runc.
-    if matches!(g.rootless.as_deref(), Some("true")) {
-        let (uid, gid) = (
-            nix::unistd::getuid().as_raw(),
-            nix::unistd::getgid().as_raw(),
+    if g.rootless == Some(super::RootlessFlag::True) {
+        to_rootless(
+            &mut v,
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
         );
-        let linux = &mut v["linux"];
-        linux["namespaces"] = serde_json::json!([{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"},{"type":"user"}]);
-        linux["uidMappings"] = serde_json::json!([{"containerID":0,"hostID":uid,"size":1}]);
-        linux["gidMappings"] = serde_json::json!([{"containerID":0,"hostID":gid,"size":1}]);
-        linux.as_object_mut().unwrap().remove("resources");
     }
     std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
         .with_context(|| format!("write {}", path.display()))?;
     Ok(0)
+}
+
+/// What `runc spec --rootless` changes: a user namespace mapping the caller's ids to root,
+/// the host's network namespace (an unprivileged user cannot configure a new one), no
+/// resources (no cgroup may be writable), /sys bound from the host (sysfs cannot be mounted
+/// without a network namespace of one's own) and devpts without gid=5 (unmapped).
+fn to_rootless(v: &mut serde_json::Value, uid: u32, gid: u32) {
+    let linux = &mut v["linux"];
+    let mut ns: Vec<serde_json::Value> = linux["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n["type"] != "network" && n["type"] != "user")
+        .collect();
+    ns.push(serde_json::json!({"type": "user"}));
+    linux["namespaces"] = serde_json::Value::Array(ns);
+    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+    for m in v["mounts"].as_array_mut().into_iter().flatten() {
+        match m["destination"].as_str() {
+            Some("/sys") => {
+                *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            Some("/dev/pts") => {
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.retain(|x| x != "gid=5");
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The same defaults `runc spec` writes.
@@ -74,5 +106,26 @@ mod tests {
     fn default_spec_is_valid() {
         let s = crate::spec::parse(super::DEFAULT.as_bytes()).unwrap();
         crate::spec::validate(&s).unwrap();
+    }
+
+    #[test]
+    fn rootless_as_runc() {
+        let mut v: serde_json::Value = serde_json::from_str(super::DEFAULT).unwrap();
+        super::to_rootless(&mut v, 1234, 567);
+        let s = crate::spec::parse(v.to_string().as_bytes()).unwrap();
+        crate::spec::validate(&s).unwrap();
+        let l = &v["linux"];
+        let ns: Vec<&str> = l["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        assert_eq!(l["uidMappings"][0]["hostID"], 1234);
+        assert_eq!(l["gidMappings"][0]["hostID"], 567);
+        assert!(l.get("resources").is_none());
+        let text = v["mounts"].to_string();
+        assert!(!text.contains("gid=5") && !text.contains("sysfs"), "{text}");
     }
 }

@@ -3,6 +3,7 @@ use super::sandbox::{self, Role};
 use super::store::{self, Store};
 use super::{Container, Meta, Status};
 use crate::cgroups::{self, CgroupManager};
+use crate::linux::rootless::Rootless;
 use crate::linux::{fds, namespaces, procfs, tty};
 use crate::process::{self, InitContext};
 use crate::spec;
@@ -29,6 +30,8 @@ pub struct CreateOptions {
     pub sandbox_resources: Option<PathBuf>,
     /// hooks.d directories whose matching hook definitions are added to the config's hooks.
     pub hooks_dirs: Vec<PathBuf>,
+    /// Rootless: cgroups only in a delegated subtree, devices not filtered by a cgroup.
+    pub rootless: Rootless,
 }
 
 /// What a successful create leaves to its caller.
@@ -53,6 +56,12 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Created> {
     let mut role = sandbox::role(&o.id, &annotations, o.sandbox.as_deref())?;
     if o.sandbox_resources.is_some() && role != Role::Root {
         bail!("--sandbox-resources is only for a sandbox's root container");
+    }
+    if o.rootless.is_yes() {
+        crate::linux::rootless::check_config(
+            spec.linux().as_ref(),
+            nix::unistd::geteuid().as_raw(),
+        )?;
     }
     let rootfs = spec::rootfs(&spec, &bundle)?;
     crate::linux::lsm::validate(
@@ -193,7 +202,10 @@ fn create_locked(
     let linux = spec.linux().as_ref();
     if role == &Role::Root && linux.and_then(|l| l.cgroups_path().as_ref()).is_none() {
         // The sandbox cgroup that the root and its members share.
-        let sb = cgroups::new_manager(&sandbox::sandbox_cgroup(&o.id))?;
+        let sb = cgroups::new_manager(
+            &default_cgroup(sandbox::sandbox_cgroup(&o.id), o.rootless),
+            o.rootless,
+        )?;
         let c = cleanup.container.as_mut().expect("container");
         c.meta.sandbox_cgroup = Some(sb.paths().clone());
         c.save()?;
@@ -205,11 +217,18 @@ fn create_locked(
             sb.apply(&r).context("apply --sandbox-resources")?;
         }
     }
-    let logical = cgroups::logical_path(
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        &sandbox::default_cgroup(&o.id, role),
-    );
-    let cg = cgroups::new_manager(&logical)?;
+    let spec_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let user_unit = spec_path
+        .and_then(|p| p.to_str())
+        .filter(|_| o.rootless.is_yes())
+        .and_then(|p| cgroups::user_systemd_path(p, &own_unified_cgroup()));
+    let logical = user_unit.unwrap_or_else(|| {
+        cgroups::logical_path(
+            spec_path,
+            &default_cgroup(sandbox::default_cgroup(&o.id, role), o.rootless),
+        )
+    });
+    let cg = cgroups::new_manager(&logical, o.rootless)?;
     {
         let c = cleanup.container.as_mut().expect("container");
         let config = serde_json::to_vec(spec).context("serialize config")?;
@@ -223,7 +242,13 @@ fn create_locked(
     cg.create()?;
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
-        cg.apply(&cgroups::resources::with_default_devices(r, &devices))?;
+        let mut r = cgroups::resources::with_default_devices(r, &devices);
+        if o.rootless.is_yes() {
+            // As runc: device rules need privileges (an eBPF program, the v1 devices
+            // controller); a rootless container gets only the nodes bound from the host.
+            r.set_devices(None);
+        }
+        cg.apply(&r)?;
     }
     let fifo = cleanup.container.as_ref().unwrap().locked.path(store::FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -288,6 +313,23 @@ fn create_locked(
         pidfd,
         console,
     })
+}
+
+/// coop's default cgroup path. Rootless, it hangs beside the caller's own cgroup rather than
+/// at the top of the tree: the caller's parent cgroup is the one a delegation hands over.
+fn default_cgroup(path: String, rootless: Rootless) -> String {
+    match rootless {
+        Rootless::No => path,
+        Rootless::Yes => format!("..{path}"),
+    }
+}
+
+/// This process's cgroup2 path ("0::" line of /proc/self/cgroup), "" when unknown.
+fn own_unified_cgroup() -> String {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    cgroups::parse_proc_cgroup(&own)
+        .remove("")
+        .unwrap_or_default()
 }
 
 /// Names a `cgroup` mount gives the container's cgroup directories.

@@ -108,7 +108,7 @@ pub fn destroy(c: Container) -> Result<()> {
         }
     }
     if c.meta.cgroup.unified.is_some() || !c.meta.cgroup.v1.is_empty() {
-        cgroups::manager(c.meta.cgroup.clone())
+        c.cgroup()
             .destroy()
             .with_context(|| format!("remove cgroup of container {}", c.id()))?;
     }
@@ -147,7 +147,9 @@ pub fn destroy(c: Container) -> Result<()> {
 pub fn kill_and_wait(c: &Container) -> Result<()> {
     let pidfd = pidfd_open(c.meta.pid).ok().filter(|_| c.is_alive());
     if c.meta.cgroup.unified.is_none() && c.meta.cgroup.v1.is_empty() {
-        // No cgroup was recorded (or derived): only init can be reached.
+        // No cgroup was recorded (or derived, or rootless without delegation): what init's
+        // pid namespace holds, and init itself.
+        let _ = c.cgroup().kill_all(libc::SIGKILL);
         if let Some(p) = &pidfd {
             let _ = pidfd_send_signal(p, libc::SIGKILL);
             if !wait_exit(p, Duration::from_secs(10)) {
@@ -156,7 +158,7 @@ pub fn kill_and_wait(c: &Container) -> Result<()> {
         }
         return Ok(());
     }
-    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let cg = c.cgroup();
     let killed = cg.kill_all(libc::SIGKILL);
     if cgroups::is_frozen(&c.meta.cgroup) {
         cg.thaw()

@@ -13,7 +13,7 @@ pub fn stats(store: &Store, id: &str) -> Result<serde_json::Value> {
         &[Status::Created, Status::Running, Status::Paused],
         "get stats of",
     )?;
-    let data = cgroups::manager(c.meta.cgroup.clone()).stats();
+    let data = c.cgroup().stats();
     Ok(json!({"type": "stats", "id": c.id(), "data": data}))
 }
 
@@ -21,7 +21,7 @@ pub fn stats(store: &Store, id: &str) -> Result<serde_json::Value> {
 /// as the kernel reports it, until the container stops.
 pub fn stream(store: &Store, id: &str, interval: Duration, out: &mut impl Write) -> Result<()> {
     let c = Container::read(store, id)?;
-    let (id, cg) = (c.id().to_string(), cgroups::manager(c.meta.cgroup.clone()));
+    let (id, cg) = (c.id().to_string(), c.cgroup());
     drop(c);
     let watch = cgroups::oom::watch(cg.paths());
     let mut ooms = cg.oom_kills();

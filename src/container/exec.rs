@@ -45,10 +45,13 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     crate::spec::validate_process(&o.process).context("invalid exec process")?;
     let spec = c.spec()?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let cg = cgroups::manager(match &o.sub_cgroup {
-        Some(sub) => cgroups::sub::resolve(&c.meta.cgroup, sub)?,
-        None => c.meta.cgroup.clone(),
-    });
+    let cg = match &o.sub_cgroup {
+        Some(sub) => cgroups::for_container(
+            cgroups::sub::resolve(&c.meta.cgroup, sub)?,
+            Some((c.meta.pid, c.meta.pid_start_time)),
+        ),
+        None => c.cgroup(),
+    };
     let init_pid = c.meta.pid;
     let linux = spec.linux().as_ref();
     let bundle = c.meta.bundle.clone();

@@ -1,6 +1,5 @@
 //! `kill`: signal a container's init, or with `--all` every process in its cgroup.
 use super::{Container, Status, Store};
-use crate::cgroups;
 use crate::process::clone::{pidfd_open, pidfd_send_signal};
 use anyhow::{Context, Result};
 
@@ -8,11 +7,12 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<()> {
     let c = Container::read(store, id)?;
     if all && c.meta.status == Status::Stopped {
         // Processes may outlive init (without a pid namespace): --all still reaches them.
-        return cgroups::manager(c.meta.cgroup.clone()).kill_all(signal);
+        return c.cgroup().kill_all(signal);
     }
     c.require(&[Status::Created, Status::Running, Status::Paused], "kill")?;
     if all {
-        return cgroups::manager(c.meta.cgroup.clone())
+        return c
+            .cgroup()
             .kill_all(signal)
             .with_context(|| format!("kill all processes of container {}", c.id()));
     }

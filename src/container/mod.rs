@@ -168,6 +168,14 @@ impl Container {
         serde_json::from_slice(&data).with_context(|| format!("corrupt {}", p.display()))
     }
 
+    /// The container's cgroup manager (a cgroup-less one finds processes through init).
+    pub fn cgroup(&self) -> Box<dyn crate::cgroups::CgroupManager> {
+        crate::cgroups::for_container(
+            self.meta.cgroup.clone(),
+            Some((self.meta.pid, self.meta.pid_start_time)),
+        )
+    }
+
     pub fn is_alive(&self) -> bool {
         procfs::is_alive(self.meta.pid, self.meta.pid_start_time)
     }
@@ -189,7 +197,7 @@ fn derived_meta(id: &str, dir: &Path) -> Meta {
         spec_path.as_deref(),
         &sandbox::default_cgroup(id, &sandbox::Role::Standalone),
     );
-    let cgroup = crate::cgroups::new_manager(&logical)
+    let cgroup = crate::cgroups::new_manager(&logical, crate::linux::rootless::Rootless::decide(None))
         .map(|m| m.paths().clone())
         .unwrap_or_default();
     let owner = std::fs::metadata(dir)

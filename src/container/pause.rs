@@ -1,12 +1,11 @@
 //! `pause` and `resume`: freeze and thaw the container's cgroup.
 use super::{Container, Status, Store};
-use crate::cgroups;
 use anyhow::{Context, Result};
 
 pub fn pause(store: &Store, id: &str) -> Result<()> {
     let mut c = Container::load(store, id, true)?;
     c.require(&[Status::Running], "pause")?;
-    let cg = cgroups::manager(c.meta.cgroup.clone());
+    let cg = c.cgroup();
     cg.freeze()
         .with_context(|| format!("freeze container {}", c.id()))?;
     c.set_status(Status::Paused, "pause")?;
@@ -22,7 +21,7 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
 pub fn resume(store: &Store, id: &str) -> Result<()> {
     let mut c = Container::load(store, id, true)?;
     c.require(&[Status::Paused], "resume")?;
-    cgroups::manager(c.meta.cgroup.clone())
+    c.cgroup()
         .thaw()
         .with_context(|| format!("thaw container {}", c.id()))?;
     c.set_status(Status::Running, "resume")?;

@@ -1,11 +1,10 @@
 //! `ps`: the container's processes (every pid in its cgroup).
 use super::{Container, Store};
-use crate::cgroups;
 use anyhow::{Context, Result};
 
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     let c = Container::read(store, id)?;
-    let mut pids = cgroups::manager(c.meta.cgroup.clone())
+    let mut pids = c.cgroup()
         .pids()
         .with_context(|| format!("list processes of container {}", c.id()))?;
     pids.sort_unstable();

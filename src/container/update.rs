@@ -1,6 +1,5 @@
 //! `update`: change a living container's resource limits.
 use super::{Container, Status, Store};
-use crate::cgroups;
 use anyhow::{Context, Result};
 use oci_spec::runtime::LinuxResources;
 
@@ -10,7 +9,7 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<()>
         &[Status::Created, Status::Running, Status::Paused],
         "update",
     )?;
-    cgroups::manager(c.meta.cgroup.clone())
+    c.cgroup()
         .apply(resources)
         .with_context(|| format!("update container {}", c.id()))
 }

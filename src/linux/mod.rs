@@ -16,6 +16,7 @@ pub mod personality;
 pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
+pub mod rootless;
 pub mod safepath;
 pub mod sched;
 pub mod seccomp;

@@ -569,7 +569,23 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
 pub fn sysctl(key: &str, value: &str) -> Result<()> {
     super::procfs::require_procfs(Path::new("/proc/sys"))?;
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::write(&path, value).with_context(|| format!("set sysctl {key}={value}"))
+    std::fs::write(&path, value).map_err(|e| {
+        let denied = matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+        let hint = if denied && in_user_namespace() {
+            " (in a user namespace only the sysctls of namespaces it owns, such as net.* with \
+             a network namespace of its own, are writable)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!("set sysctl {key}={value}{hint}"))
+    })
+}
+
+/// Whether this process is in a user namespace other than the host's.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
 }
 
 /// Unmount everything mounted below `rootfs` in our mount namespace, the newest first: what a

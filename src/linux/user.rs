@@ -11,17 +11,126 @@ pub fn map_lines(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-/// Write /proc/PID/{uid_map,gid_map} for a process in a new user namespace.
+/// Write /proc/PID/{uid_map,gid_map} for a process in a new user namespace, as runc does:
+/// directly when coop may (root in the parent namespace, or a single mapping of the caller's
+/// own id, after denying setgroups as the kernel demands), otherwise through newuidmap and
+/// newgidmap (package uidmap), which check the ranges against /etc/subuid and /etc/subgid.
 pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
     if !gids.is_empty() {
-        let p = format!("/proc/{pid}/gid_map");
-        std::fs::write(&p, map_lines(gids)).with_context(|| format!("write {p}"))?;
+        write_map(pid, Ids::Gid, gids, euid, egid)?;
     }
     if !uids.is_empty() {
-        let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, map_lines(uids)).with_context(|| format!("write {p}"))?;
+        write_map(pid, Ids::Uid, uids, euid, euid)?;
     }
     Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    Uid,
+    Gid,
+}
+
+impl Ids {
+    fn file(self) -> &'static str {
+        match self {
+            Ids::Uid => "uid_map",
+            Ids::Gid => "gid_map",
+        }
+    }
+    fn tool(self) -> &'static str {
+        match self {
+            Ids::Uid => "newuidmap",
+            Ids::Gid => "newgidmap",
+        }
+    }
+}
+
+/// How a map gets written: by coop, or by the setuid helper.
+#[derive(Debug, PartialEq, Eq)]
+enum Writer {
+    Direct,
+    /// An unprivileged caller mapping its own id: setgroups must be denied first (gid_map).
+    DirectOwnId,
+    Tool,
+}
+
+fn writer(euid: u32, own: u32, maps: &[LinuxIdMapping]) -> Writer {
+    match maps {
+        _ if euid == 0 => Writer::Direct,
+        [m] if m.host_id() == own && m.size() == 1 => Writer::DirectOwnId,
+        _ => Writer::Tool,
+    }
+}
+
+fn write_map(pid: i32, ids: Ids, maps: &[LinuxIdMapping], euid: u32, own: u32) -> Result<()> {
+    let p = format!("/proc/{pid}/{}", ids.file());
+    match writer(euid, own, maps) {
+        Writer::Direct => std::fs::write(&p, map_lines(maps)).with_context(|| format!("write {p}")),
+        Writer::DirectOwnId => {
+            if ids == Ids::Gid {
+                let sg = format!("/proc/{pid}/setgroups");
+                std::fs::write(&sg, "deny").with_context(|| format!("write deny to {sg}"))?;
+            }
+            std::fs::write(&p, map_lines(maps)).with_context(|| {
+                format!(
+                    "write {p} (an unprivileged user may map only its own {} once)",
+                    if ids == Ids::Gid { "gid" } else { "uid" }
+                )
+            })
+        }
+        Writer::Tool => run_tool(pid, ids, maps),
+    }
+}
+
+/// newuidmap PID inside outside count...: the only way for an unprivileged user to map
+/// more than its own id.
+fn run_tool(pid: i32, ids: Ids, maps: &[LinuxIdMapping]) -> Result<()> {
+    let tool = find_tool(ids.tool()).with_context(|| {
+        format!(
+            "{} mappings other than the caller's own id need {} (package uidmap): not found",
+            ids.file(),
+            ids.tool()
+        )
+    })?;
+    let mut cmd = std::process::Command::new(&tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", tool.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} {pid} {}: {} ({}: the ranges must be in /etc/sub{} for this user)",
+            tool.display(),
+            map_lines(maps).trim().replace('\n', " "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            out.status,
+            if ids == Ids::Gid { "gid" } else { "uid" }
+        );
+    }
+    Ok(())
+}
+
+/// `name` in PATH, else in the usual directories (podman may call us without a PATH).
+fn find_tool(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
 }
 
 /// Hand our stdio pipes and sockets (which the container inherits) to the container's root, so
@@ -114,6 +223,12 @@ mod tests {
         let m: Vec<LinuxIdMapping> =
             serde_json::from_str(r#"[{"containerID":0,"hostID":1000,"size":65536}]"#).unwrap();
         assert_eq!(map_lines(&m), "0 1000 65536\n");
+        assert_eq!(writer(0, 0, &m), Writer::Direct);
+        assert_eq!(writer(1000, 1000, &m), Writer::Tool);
+        let own: Vec<LinuxIdMapping> =
+            serde_json::from_str(r#"[{"containerID":0,"hostID":1000,"size":1}]"#).unwrap();
+        assert_eq!(writer(1000, 1000, &own), Writer::DirectOwnId);
+        assert_eq!(writer(1001, 1001, &own), Writer::Tool);
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("passwd");
         std::fs::write(

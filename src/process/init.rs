@@ -59,9 +59,14 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         bail!("coop exited during create");
     }
     // Non-dumpable while we are coop: no process of the container may open our
-    // /proc/PID/exe (the host's coop binary) or our memory. execve resets it.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // /proc/PID/exe (the host's coop binary) or our memory. execve resets it. With a new user
+    // namespace made by clone3, only once the parent has written our id maps: a non-dumpable
+    // process's /proc files belong to the host's root, and a rootless parent could not write
+    // them (nobody else is in that namespace before then).
+    let maps_before_go = plan.new_user && !plan.two_stage;
+    if !maps_before_go {
+        set_dumpable(false);
+    }
 
     // 2. Close every inherited fd but stdio, --preserve-fds/LISTEN_FDS and our channel: a
     //    runtime's fds (containerd's stray fd 3, the state lock) must not reach the container.
@@ -71,6 +76,9 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
 
     // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
     chan.expect(&Message::Go)?;
+    if maps_before_go {
+        set_dumpable(false);
+    }
 
     // 4. Namespaces. The fast path already has its new ones from clone3 and only joins the
     //    others; the two-stage path joins, unshares and forks here (see linux/namespaces.rs).
@@ -79,8 +87,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         namespaces::join_all(&joins)?;
         if plan.new_user {
             unshare(CloneFlags::CLONE_NEWUSER).context("create user namespace")?;
+            // Dumpable just while the parent writes the maps (see step 1), as runc does.
+            set_dumpable(true);
             chan.send(&Message::WriteIdMaps)?;
             chan.expect(&Message::IdMapsWritten)?;
+            set_dumpable(false);
         }
         namespaces::unshare_flags(plan.new_flags & !(libc::CLONE_NEWUSER as u64))?;
         if let Some(off) = &plan.time_offsets {
@@ -116,8 +127,14 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     // 7. oom_score_adj while we are still fully privileged.
     if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         crate::linux::procfs::require_procfs(Path::new("/proc/self"))?;
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_context(|| format!("set oom_score_adj to {adj}"))?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            let hint = if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
+                " (lowering it needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!("set oom_score_adj to {adj}{hint}"))
+        })?;
     }
 
     // 8. exec.fifo lives on the host: hold it by an O_PATH fd across pivot_root.
@@ -442,6 +459,11 @@ pub fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Infallible> {
         .collect::<Result<_, _>>()?;
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
     Err(std::io::Error::from(e)).with_context(|| format!("exec {}", exe.display()))
+}
+
+fn set_dumpable(on: bool) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
 }
 
 #[cfg(test)]
