@@ -1,5 +1,6 @@
 //! runc's command line. Options may come before or after positional arguments, in `-b B`,
 //! `--bundle B` and `--bundle=B` forms; global flags are accepted anywhere.
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -67,7 +69,7 @@ pub struct Global {
     /// Accepted for runc compatibility.
     #[arg(long, global = true, value_name = "true|false|auto", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Accepted for runc compatibility (checkpointing is not supported).
+    /// CRIU binary for checkpoint and restore (default: criu in PATH).
     #[arg(long, global = true, value_name = "PATH")]
     pub criu: Option<String>,
     /// hooks.d directory (repeatable; default /usr/share/containers/oci/hooks.d and
@@ -110,6 +112,13 @@ pub enum Command {
     Delete(delete::Args),
     /// Write a default config.json
     Spec(spec::Args),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(restore::Args),
+    /// CRIU's action script during a restore (internal)
+    #[command(name = "criu-notify", hide = true)]
+    CriuNotify(restore::NotifyArgs),
     /// Print what coop supports (JSON)
     Features(features::Args),
 }
@@ -153,12 +162,11 @@ pub fn version_text() -> String {
 /// Run one command; the result is coop's exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
-    if g.systemd_cgroup || g.rootless.is_some() || g.criu.is_some() {
+    if g.systemd_cgroup || g.rootless.is_some() {
         log::debug!(
-            "accepted runc flags without effect: systemd-cgroup={} rootless={:?} criu={:?}",
+            "accepted runc flags without effect: systemd-cgroup={} rootless={:?}",
             g.systemd_cgroup,
             g.rootless,
-            g.criu
         );
     }
     let Some(cmd) = cli.command else {
@@ -186,6 +194,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete(a) => delete::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Checkpoint(a) => checkpoint::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
+        Command::CriuNotify(a) => restore::notify(a),
     }
 }
 

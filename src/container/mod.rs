@@ -1,4 +1,5 @@
 //! The container record (meta.json) and one file per verb.
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -7,6 +8,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod sandbox;
 pub mod start;
