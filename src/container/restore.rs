@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 /// name is one the store treats as a leftover temp file.
 const CRIU_ROOT: &str = ".criu-root.tmp";
 const CRIU_PID: &str = ".criu-pid.tmp";
+const CRIU_SCRIPT: &str = ".criu-notify.tmp";
 
 #[derive(Debug, Default, Clone)]
 pub struct RestoreOptions {
@@ -109,6 +110,7 @@ pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
     );
     let _ = std::fs::remove_dir(c.locked.path(CRIU_ROOT));
     let _ = std::fs::remove_file(c.locked.path(CRIU_PID));
+    let _ = std::fs::remove_file(c.locked.path(CRIU_SCRIPT));
     if let Err(e) = res {
         // Nothing is left: no process, no cgroup, no state directory.
         if let Some(cg) = &cg {
@@ -169,12 +171,17 @@ fn restore_locked(
     let criu_root = c.locked.path(CRIU_ROOT);
     std::fs::create_dir(&criu_root).with_context(|| format!("create {}", criu_root.display()))?;
     let pid_file = c.locked.path(CRIU_PID);
+    // CRIU execs its action script without arguments: a script that calls us back.
     let exe = std::env::current_exe().context("coop's own path")?;
-    let script = format!(
-        "{} criu-notify {}",
+    let script = c.locked.path(CRIU_SCRIPT);
+    let text = format!(
+        "#!/bin/sh\nexec {} criu-notify {}\n",
         shell_quote(&exe.to_string_lossy()),
         shell_quote(&c.locked.dir.to_string_lossy())
     );
+    std::fs::write(&script, text).with_context(|| format!("write {}", script.display()))?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("chmod {}", script.display()))?;
     let mut args: Vec<OsString> = vec![
         "--images-dir".into(),
         image_dir.into(),
@@ -186,7 +193,7 @@ fn restore_locked(
         "--cgroup-root".into(),
         cgroup_root(&logical)?.into(),
         "--action-script".into(),
-        script.into(),
+        script.clone().into(),
         "--evasive-devices".into(),
     ];
     args.extend(o.criu.common_args());

@@ -173,6 +173,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         new_cgroupns: plan.new_cgroup,
         mount_ns: plan.has(oci_spec::runtime::LinuxNamespaceType::Mount),
     })?;
+    if plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        // Stdio on the host's /dev/null would keep CRIU from checkpointing the container.
+        crate::linux::fds::reopen_dev_null()?;
+    }
 
     // 10. The working directory must exist in the new root (created as root, like runc).
     let cwd = process
