@@ -56,6 +56,9 @@ pub struct CriuArgs {
 
 impl CriuArgs {
     pub fn options(&self, g: &Global) -> Result<CriuOptions> {
+        if self.lazy_pages {
+            bail!("--lazy-pages is not supported by coop (it needs CRIU's page server and lazy-pages daemon)");
+        }
         if self.page_server.is_some() {
             bail!("--page-server is not supported by coop");
         }
@@ -78,7 +81,6 @@ impl CriuArgs {
             shell_job: self.shell_job,
             file_locks: self.file_locks,
             auto_dedup: self.auto_dedup,
-            lazy_pages: self.lazy_pages,
             manage_cgroups_mode: self.manage_cgroups_mode.map(|m| match m {
                 CgroupsMode::Soft => ManageCgroupsMode::Soft,
                 CgroupsMode::Full => ManageCgroupsMode::Full,

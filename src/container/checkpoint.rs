@@ -48,7 +48,6 @@ pub struct CriuOptions {
     pub shell_job: bool,
     pub file_locks: bool,
     pub auto_dedup: bool,
-    pub lazy_pages: bool,
     pub manage_cgroups_mode: Option<ManageCgroupsMode>,
     /// `--empty-ns network`: a new network namespace whose contents CRIU leaves alone.
     pub empty_netns: bool,
@@ -76,11 +75,8 @@ impl CriuOptions {
         }
     }
 
-    /// Refusals that need no CRIU, then CRIU's binary, version and `criu check`.
+    /// CRIU's binary, checked: version and `criu check`.
     pub fn criu(&self) -> Result<Criu> {
-        if self.lazy_pages {
-            bail!("--lazy-pages is not supported by coop (it needs CRIU's page server and lazy-pages daemon)");
-        }
         let c = Criu::find(self.criu.as_deref())?;
         c.check()?;
         Ok(c)

@@ -38,6 +38,9 @@ pub struct RestoreOptions {
 /// Restore; the exit code for coop (0 when detached, else the container's).
 pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
     store::validate_id(&o.id)?;
+    if store.dir(&o.id).exists() {
+        return Err(crate::error::Error::Exists(o.id.clone()).into());
+    }
     if o.console_socket.is_some() {
         bail!("--console-socket: restoring a container's terminal needs CRIU's RPC (orphan-pts-master), which coop does not drive; restore with --shell-job instead");
     }
@@ -77,9 +80,6 @@ pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
     let criu = o.criu.criu()?;
     let work_dir = o.criu.work_dir(&image_dir)?;
     let inherit = inherit_fds(&image_dir)?;
-    if store.dir(&o.id).exists() {
-        return Err(crate::error::Error::Exists(o.id.clone()).into());
-    }
     let locked = store.create(&o.id)?;
     let meta = Meta {
         id: o.id.clone(),
