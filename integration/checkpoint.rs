@@ -63,11 +63,23 @@ impl Counter {
             .tempdir()
             .unwrap();
         let src = data.path().to_path_buf();
+        // Each of these hooks appends "<stage> <state>" to <data>/hooks.
+        let log = src.join("hooks");
+        let hook = |stage: &str| {
+            json!({"path": "/bin/sh", "args": ["sh", "-c",
+                format!("printf '%s ' {stage} >> {0}; cat >> {0}; echo >> {0}", log.display())]})
+        };
+        let hooks = json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+        });
         let env = Env::new(&["sh", "-c", script], |cfg| {
             cfg["mounts"]
                 .as_array_mut()
                 .unwrap()
                 .push(json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "rw"]}));
+            cfg["hooks"] = hooks;
         });
         Counter { env, data }
     }
@@ -154,6 +166,29 @@ fn checkpoint_stops_and_restore_continues_the_count() {
     t.wait_above(saved);
     if pure_v2() {
         assert_eq!(cgroup_of(rpid), format!("/coop/{id}"));
+    }
+    // The restore ran prestart and createRuntime (where runc runs them: once the restored
+    // init exists, before it resumes) with its pid; poststart ran only for the start.
+    let hooks = read_trimmed(t.data.path().join("hooks"));
+    let stages: Vec<&str> = hooks
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "prestart",
+            "createRuntime",
+            "poststart",
+            "prestart",
+            "createRuntime"
+        ],
+        "{hooks}"
+    );
+    for l in hooks.lines().skip(3) {
+        let st: serde_json::Value = serde_json::from_str(l.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(st["pid"], rpid, "{l}");
+        assert_eq!(st["id"], id.as_str(), "{l}");
     }
     t.env.ok(&["delete", "--force", &id]);
     assert!(!process_exists(rpid));
