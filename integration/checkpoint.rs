@@ -397,6 +397,63 @@ fn stdio_pipes_are_handed_to_the_restored_container() {
 
 #[test]
 #[ignore = "needs a working CRIU (criu check): run by scripts/test-v2.sh"]
+fn shell_job_on_the_callers_terminal() {
+    if skip_unless_criu("checkpoint::shell_job_on_the_callers_terminal") {
+        return;
+    }
+    let t = Counter::with_script("i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done");
+    let id = unique("ckpt-tty");
+    let run_on_pty = |args: &[&str]| {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let status = t
+            .env
+            .cmd(args)
+            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pty.slave))
+            .status()
+            .unwrap();
+        if !status.success() {
+            // Its message went to the terminal: CRIU's log says why.
+            let log =
+                std::fs::read_to_string(t.images("img").join("restore.log")).unwrap_or_default();
+            let errors: Vec<&str> = log.lines().filter(|l| l.contains("Error")).collect();
+            panic!("coop {args:?} failed: {errors:?}");
+        }
+        pty.master
+    };
+    let m1 = run_on_pty(&["run", "-d", "--bundle", t.env.bundle_path(), &id]);
+    let before = read_count_above(&m1, 3);
+    let img = t.images("img");
+    let imgs = img.to_str().unwrap();
+    // Without --shell-job CRIU refuses a terminal from outside the container.
+    let out = t.env.coop(&["checkpoint", "--image-path", imgs, &id]);
+    assert!(
+        !out.status.success(),
+        "a checkpoint without --shell-job worked"
+    );
+    assert_eq!(t.env.status(&id), "running");
+    t.env
+        .ok(&["checkpoint", "--shell-job", "--image-path", imgs, &id]);
+    t.env.ok(&["delete", &id]);
+    // Restored onto the terminal restore runs on.
+    let m2 = run_on_pty(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "--image-path",
+        imgs,
+        "-b",
+        t.env.bundle_path(),
+        &id,
+    ]);
+    read_count_above(&m2, before);
+    t.env.ok(&["delete", "--force", &id]);
+    drop(m1);
+}
+
+#[test]
+#[ignore = "needs a working CRIU (criu check): run by scripts/test-v2.sh"]
 fn corrupt_image_leaves_nothing_behind() {
     if skip_unless_criu("checkpoint::corrupt_image_leaves_nothing_behind") {
         return;
@@ -510,6 +567,44 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
         format!(
             "coop: checkpoint image directory {imgs} holds no CRIU checkpoint (no inventory.img)"
         )
+    );
+    // A container with its own terminal cannot be restored (CRIU's RPC would be needed), nor
+    // can a console socket be given.
+    std::fs::write(img.join("inventory.img"), b"x").unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.env.bundle.path().join("config.json")).unwrap())
+            .unwrap();
+    cfg["process"]["terminal"] = json!(true);
+    t.env.write_config(&cfg);
+    let out = t.env.coop(&[
+        "restore",
+        "--image-path",
+        imgs,
+        "-b",
+        t.env.bundle_path(),
+        &new_id,
+    ]);
+    assert!(
+        stderr(&out).starts_with(
+            "coop: process.terminal is set: restoring a container's own terminal needs CRIU's RPC"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.env.coop(&[
+        "restore",
+        "--console-socket",
+        "/nonexistent.sock",
+        "--image-path",
+        imgs,
+        &new_id,
+    ]);
+    assert!(
+        stderr(&out).starts_with(
+            "coop: --console-socket: restoring a container's terminal needs CRIU's RPC"
+        ),
+        "{}",
+        stderr(&out)
     );
     // Not done: said so.
     let out = t.env.coop(&["checkpoint", "--lazy-pages", &new_id]);

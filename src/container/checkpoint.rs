@@ -170,13 +170,15 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     }
     if !o.pre_dump {
         args.extend(dump_externals(&spec, pid)?);
-        let fds: Vec<String> = (0..3)
-            .map(|fd| {
-                std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let fds = stdio_keys(pid);
+        if o.criu.shell_job {
+            // A terminal of the caller's: CRIU leaves it out of the dump, and a restore hands
+            // its own terminal in its place (--inherit-fd).
+            for k in fds.iter().filter(|k| k.starts_with("tty[")) {
+                args.push("--external".into());
+                args.push(k.into());
+            }
+        }
         crate::container::store::write_atomic(
             &image_dir.join(DESCRIPTORS),
             &serde_json::to_vec(&fds).context("serialize descriptors")?,
@@ -202,6 +204,27 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
         c.save()?;
     }
     Ok(())
+}
+
+/// How CRIU names init's fds 0-2: a pts terminal as `tty[RDEV:DEV]` (hex), anything else by
+/// its /proc link (`pipe:[INODE]`, a path).
+fn stdio_keys(pid: i32) -> Vec<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    (0..3)
+        .map(|fd| {
+            let link = format!("/proc/{pid}/fd/{fd}");
+            if let Ok(m) = std::fs::metadata(&link) {
+                // Unix98 ptys: majors 136-143.
+                let major = nix::sys::stat::major(m.rdev());
+                if m.file_type().is_char_device() && (136..=143).contains(&major) {
+                    return format!("tty[{:x}:{:x}]", m.rdev(), m.dev());
+                }
+            }
+            std::fs::read_link(&link)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The cgroup directory whose freezer CRIU uses to stop the tree (runc does the same): the v1

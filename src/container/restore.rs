@@ -79,7 +79,7 @@ pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
     let rootfs = spec::rootfs(&spec, &bundle)?;
     let criu = o.criu.criu()?;
     let work_dir = o.criu.work_dir(&image_dir)?;
-    let inherit = inherit_fds(&image_dir)?;
+    let inherit = inherit_fds(&image_dir, o.criu.shell_job)?;
     let locked = store.create(&o.id)?;
     let meta = Meta {
         id: o.id.clone(),
@@ -196,7 +196,13 @@ fn restore_locked(
         script.clone().into(),
         "--evasive-devices".into(),
     ];
-    args.extend(o.criu.common_args());
+    let mut criu_opts = o.criu.clone();
+    if inherit.iter().any(|(_, k)| k.starts_with("tty[")) {
+        // The terminal comes in through --inherit-fd; CRIU's --shell-job would take its stdin
+        // for itself first and fail. The session is the container's own (init's setsid).
+        criu_opts.shell_job = false;
+    }
+    args.extend(criu_opts.common_args());
     for (dest, src) in checkpoint::bind_mount_sources(spec) {
         let src = if src.is_absolute() {
             src
@@ -332,8 +338,9 @@ fn prepare_mountpoints(spec: &Spec, rootfs: &Path, bundle: &Path) -> Result<()> 
 }
 
 /// `--inherit-fd` pairs from the checkpoint's descriptors.json: stdio that was a pipe is
-/// replaced by our own fd of the same number, as runc does.
-fn inherit_fds(image_dir: &Path) -> Result<Vec<(i32, String)>> {
+/// replaced by our own fd of the same number, as runc does; a terminal needs --shell-job
+/// and a terminal of ours.
+fn inherit_fds(image_dir: &Path, shell_job: bool) -> Result<Vec<(i32, String)>> {
     let p = image_dir.join(DESCRIPTORS);
     let data = match std::fs::read(&p) {
         Ok(d) => d,
@@ -342,12 +349,20 @@ fn inherit_fds(image_dir: &Path) -> Result<Vec<(i32, String)>> {
     };
     let fds: Vec<String> =
         serde_json::from_slice(&data).with_context(|| format!("corrupt {}", p.display()))?;
-    Ok(fds
-        .into_iter()
-        .enumerate()
-        .filter(|(_, s)| s.starts_with("pipe:"))
-        .map(|(i, s)| (i as i32, s))
-        .collect())
+    let mut out = vec![];
+    for (i, key) in fds.into_iter().enumerate() {
+        let fd = i as i32;
+        if key.starts_with("tty[") {
+            // SAFETY: isatty on an integer fd.
+            if !shell_job || unsafe { libc::isatty(fd) } != 1 {
+                bail!("the checkpoint's fd {fd} is a terminal: restore with --shell-job and a terminal as fd {fd}");
+            }
+            out.push((fd, key));
+        } else if key.starts_with("pipe:") {
+            out.push((fd, key));
+        }
+    }
+    Ok(out)
 }
 
 fn shell_quote(s: &str) -> String {
