@@ -192,6 +192,40 @@ fn checkpoint_stops_and_restore_continues_the_count() {
     }
     t.env.ok(&["delete", "--force", &id]);
     assert!(!process_exists(rpid));
+    // Without --detach, restore waits for the container, exits with its status (128+9 for a
+    // SIGKILL) and deletes it, as runc does. (The images can be restored again.)
+    let mut fg = t
+        .env
+        .cmd(&[
+            "restore",
+            "--image-path",
+            img.to_str().unwrap(),
+            "-b",
+            t.env.bundle_path(),
+            &id,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(t.env.left().contains(&id)
+        && t.env.coop(&["state", &id]).status.success()
+        && t.env.status(&id) == "running")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the foreground restore never ran"
+        );
+        assert!(
+            fg.try_wait().unwrap().is_none(),
+            "the foreground restore exited early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.env.ok(&["kill", &id, "KILL"]);
+    let status = fg.wait().unwrap();
+    assert_eq!(status.code(), Some(137));
     assert!(t.env.left().is_empty(), "{:?}", t.env.left());
 }
 
