@@ -113,8 +113,12 @@ pub enum Command {
     /// Write a default config.json
     Spec(spec::Args),
     /// Checkpoint a running container with CRIU
+    // podman passes some flags twice (`--leave-running --leave-running`): Go's flag parser
+    // takes the last, and so do we.
+    #[command(args_override_self = true)]
     Checkpoint(checkpoint::Args),
     /// Restore a container from a checkpoint
+    #[command(args_override_self = true)]
     Restore(restore::Args),
     /// CRIU's action script during a restore (internal)
     #[command(name = "criu-notify", hide = true)]
@@ -264,6 +268,23 @@ mod tests {
         assert!(
             matches!(c.command, Some(Command::Run(r)) if r.detach && r.create.preserve_fds == 2 && r.create.no_pivot)
         );
+    }
+
+    #[test]
+    fn checkpoint_flags_podman_repeats() {
+        let c = parse(&[
+            "checkpoint",
+            "--image-path",
+            "/i",
+            "--leave-running",
+            "--leave-running",
+            "x",
+        ]);
+        assert!(
+            matches!(c.command, Some(Command::Checkpoint(a)) if a.leave_running && a.id == "x")
+        );
+        let c = parse(&["restore", "-d", "--detach", "--bundle", "/b", "y"]);
+        assert!(matches!(c.command, Some(Command::Restore(a)) if a.detach && a.id == "y"));
     }
 
     #[test]
