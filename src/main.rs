@@ -5,7 +5,7 @@ use coop::logger;
 
 fn main() {
     coop::linux::selfexe::reexec_early();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(cli::go_style_args(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };

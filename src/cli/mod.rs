@@ -156,6 +156,20 @@ impl Global {
     }
 }
 
+/// Go's flag parser takes `-flag` as well as `--flag`, and containerd's go-runc passes
+/// `-no-subreaper` to `restore` that way: the single-dash spelling of coop's long-only flags
+/// that clients are known to use, spelled with two dashes for clap.
+pub fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.map(|a| {
+        if a == "-no-subreaper" {
+            "--no-subreaper".into()
+        } else {
+            a
+        }
+    })
+    .collect()
+}
+
 pub fn version_text() -> String {
     format!(
         "coop version {VERSION}\ncommit: {}\nspec: {SPEC_VERSION}\n",
@@ -285,6 +299,10 @@ mod tests {
         );
         let c = parse(&["restore", "-d", "--detach", "--bundle", "/b", "y"]);
         assert!(matches!(c.command, Some(Command::Restore(a)) if a.detach && a.id == "y"));
+        // containerd's shim (go-runc) spells it with one dash.
+        let args = ["coop", "restore", "-no-subreaper", "-d", "z"].map(std::ffi::OsString::from);
+        let c = Cli::try_parse_from(go_style_args(args.into_iter())).unwrap();
+        assert!(matches!(c.command, Some(Command::Restore(a)) if a.no_subreaper && a.id == "z"));
     }
 
     #[test]
