@@ -3,6 +3,7 @@
 //! Every test has its own `--root` and bundle, so tests run in parallel. Run with
 //! `cargo test --test integration` as root (scripts/test.sh does).
 mod cgroups;
+mod checkpoint;
 mod cli;
 mod common;
 mod concurrency;

@@ -6,7 +6,7 @@ use std::io::Write;
 fn main() {
     coop::linux::selfexe::reexec_early();
     std::panic::set_hook(Box::new(report_panic));
-    let cli = match cli::parse_from(std::env::args_os()) {
+    let cli = match cli::parse_from(cli::go_style_args(std::env::args_os())) {
         Ok(c) => c,
         // --help and --version: clap prints them on stdout and exits 0.
         Err(e) if !e.use_stderr() => e.exit(),

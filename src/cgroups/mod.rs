@@ -322,7 +322,6 @@ pub fn is_frozen(paths: &CgroupPaths) -> bool {
     }
 }
 
-
 /// A manager for new cgroup paths on this host. Rootless, only a cgroup2 subtree delegated to
 /// the caller is used (pure cgroup v2 hosts); without one the container gets no cgroup
 /// ([`none::Manager`]), as with runc.

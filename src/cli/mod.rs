@@ -1,5 +1,6 @@
 //! runc's command line. Options may come before or after positional arguments, in `-b B`,
 //! `--bundle B` and `--bundle=B` forms; global flags are accepted anywhere.
+mod checkpoint;
 mod completion;
 mod create;
 mod delete;
@@ -11,6 +12,7 @@ mod list;
 mod man;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -97,8 +99,8 @@ pub struct Global {
     /// `--rootless` decided, once, by [`dispatch`].
     #[arg(skip)]
     pub mode: Rootless,
-    /// Accepted for runc compatibility (checkpointing is not supported).
-    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    /// CRIU binary for checkpoint and restore (default: criu in PATH).
+    #[arg(long, global = true, value_name = "PATH")]
     pub criu: Option<String>,
     /// hooks.d directory of oci-hooks(5) JSON files, repeatable [default:
     /// /usr/share/containers/oci/hooks.d and /etc/coop/hooks.d]
@@ -140,6 +142,17 @@ pub enum Command {
     Delete(delete::Args),
     /// Write a default config.json
     Spec(spec::Args),
+    /// Checkpoint a running container with CRIU
+    // podman passes some flags twice (`--leave-running --leave-running`): Go's flag parser
+    // takes the last, and so do we.
+    #[command(args_override_self = true)]
+    Checkpoint(checkpoint::Args),
+    /// Restore a container from a checkpoint
+    #[command(args_override_self = true)]
+    Restore(restore::Args),
+    /// CRIU's action script during a restore (internal)
+    #[command(name = "criu-notify", hide = true)]
+    CriuNotify(restore::NotifyArgs),
     /// Print what coop supports (JSON)
     Features(features::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
@@ -198,6 +211,20 @@ impl Global {
             self.hooks_dir.clone()
         }
     }
+}
+
+/// Go's flag parser takes `-flag` as well as `--flag`, and containerd's go-runc passes
+/// `-no-subreaper` to `restore` that way: the single-dash spelling of coop's long-only flags
+/// that clients are known to use, spelled with two dashes for clap.
+pub fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.map(|a| {
+        if a == "-no-subreaper" {
+            "--no-subreaper".into()
+        } else {
+            a
+        }
+    })
+    .collect()
 }
 
 pub fn version_text() -> String {
@@ -296,11 +323,10 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
     cli.global
         .resolve(!matches!(cmd, Command::Spec(_) | Command::Features(_)))?;
     let g = &cli.global;
-    if g.systemd_cgroup || g.criu.is_some() {
+    if g.systemd_cgroup {
         log::debug!(
-            "accepted runc flags without effect: systemd-cgroup={} criu={:?}",
-            g.systemd_cgroup,
-            g.criu
+            "accepted runc flags without effect: systemd-cgroup={}",
+            g.systemd_cgroup
         );
     }
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
@@ -325,6 +351,9 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         Command::Features(a) => features::run(g, a),
         Command::Completion(a) => completion::run(a),
         Command::Man(a) => man::run(a),
+        Command::Checkpoint(a) => checkpoint::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
+        Command::CriuNotify(a) => restore::notify(a),
     }
 }
 
@@ -444,6 +473,27 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_flags_podman_repeats() {
+        let c = parse(&[
+            "checkpoint",
+            "--image-path",
+            "/i",
+            "--leave-running",
+            "--leave-running",
+            "x",
+        ]);
+        assert!(
+            matches!(c.command, Some(Command::Checkpoint(a)) if a.leave_running && a.id == "x")
+        );
+        let c = parse(&["restore", "-d", "--detach", "--bundle", "/b", "y"]);
+        assert!(matches!(c.command, Some(Command::Restore(a)) if a.detach && a.id == "y"));
+        // containerd's shim (go-runc) spells it with one dash.
+        let args = ["coop", "restore", "-no-subreaper", "-d", "z"].map(std::ffi::OsString::from);
+        let c = Cli::try_parse_from(go_style_args(args.into_iter())).unwrap();
+        assert!(matches!(c.command, Some(Command::Restore(a)) if a.no_subreaper && a.id == "z"));
+    }
+
+    #[test]
     fn usage_errors_are_one_line_naming_the_flag() {
         assert_eq!(
             usage(&["run", "--xyzzy", "x"]),
@@ -490,7 +540,16 @@ mod tests {
         let top = command().render_help().to_string();
         assert!(top.contains("--root <DIR>"), "{top}");
         // They still work after the command, with their values.
-        let c = parse(&["exec", "--hooks-dir", "/h", "--debug", "c", "--root", "/r", "true"]);
+        let c = parse(&[
+            "exec",
+            "--hooks-dir",
+            "/h",
+            "--debug",
+            "c",
+            "--root",
+            "/r",
+            "true",
+        ]);
         assert_eq!(c.global.hooks_dir, vec![PathBuf::from("/h")]);
         assert!(c.global.debug);
         assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/r")));

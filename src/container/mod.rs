@@ -1,4 +1,5 @@
 //! The container record (meta.json) and one file per verb.
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -7,6 +8,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod sandbox;
 pub mod start;
@@ -197,9 +199,10 @@ fn derived_meta(id: &str, dir: &Path) -> Meta {
         spec_path.as_deref(),
         &sandbox::default_cgroup(id, &sandbox::Role::Standalone),
     );
-    let cgroup = crate::cgroups::new_manager(&logical, crate::linux::rootless::Rootless::decide(None))
-        .map(|m| m.paths().clone())
-        .unwrap_or_default();
+    let cgroup =
+        crate::cgroups::new_manager(&logical, crate::linux::rootless::Rootless::decide(None))
+            .map(|m| m.paths().clone())
+            .unwrap_or_default();
     let owner = std::fs::metadata(dir)
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
         .unwrap_or(0);

@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     let c = Container::read(store, id)?;
-    let mut pids = c.cgroup()
+    let mut pids = c
+        .cgroup()
         .pids()
         .with_context(|| format!("list processes of container {}", c.id()))?;
     pids.sort_unstable();

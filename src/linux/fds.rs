@@ -117,3 +117,35 @@ pub fn listen_fds() -> i32 {
         .filter(|n| *n > 0)
         .unwrap_or(0)
 }
+
+/// Point stdio that is the host's /dev/null at the container's /dev/null (as runc does): CRIU
+/// cannot dump an fd whose file lives on a mount outside the container's mount namespace.
+/// Called in the new root; a container without a /dev/null of its own keeps its stdio.
+pub fn reopen_dev_null() -> Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
+        return Ok(());
+    };
+    let null_rdev = null.metadata().context("stat /dev/null")?.rdev();
+    for fd in 0..3 {
+        // SAFETY: fstat fills a local stat buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; a closed fd just fails.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev {
+            // SAFETY: dup3 of an fd we own onto a stdio number.
+            if unsafe { libc::dup3(null.as_raw_fd(), fd, 0) } < 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("reopen fd {fd} on the container's /dev/null"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! One file per kernel concern.
 pub mod capabilities;
+pub mod criu;
 pub mod devices;
 pub mod fds;
 pub mod hooks;

@@ -209,6 +209,10 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         mount_ns: plan.has(oci_spec::runtime::LinuxNamespaceType::Mount),
         idmap_fds: &ctx.idmap_fds,
     })?;
+    if plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        // Stdio on the host's /dev/null would keep CRIU from checkpointing the container.
+        crate::linux::fds::reopen_dev_null()?;
+    }
 
     // 10. The working directory must exist in the new root (created as root, like runc).
     let cwd = process
