@@ -95,6 +95,7 @@ impl CriuArgs {
 #[derive(Debug, clap::Args)]
 #[group(skip)]
 pub struct Args {
+    /// Id of the running container to checkpoint (a unique prefix works)
     pub id: String,
     #[command(flatten)]
     pub criu: CriuArgs,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[group(skip)]
 pub struct Args {
+    /// Id of the restored container (a new one, or the checkpointed one after its delete)
     pub id: String,
     #[command(flatten)]
     pub criu: CriuArgs,
@@ -33,6 +34,7 @@ pub struct Args {
 /// `coop criu-notify DIR`: CRIU's action script during a restore (not for users).
 #[derive(Debug, clap::Args)]
 pub struct NotifyArgs {
+    /// The restored container's state directory
     pub dir: PathBuf,
 }
 
