@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cgroup v2 tier: the integration tests that make, join or remove cgroups (by default
-# cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe:: checkpoint::; arguments replace these test name filters,
+# cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe:: checkpoint:: recovery:: rootless::; arguments replace these test name filters,
 # "" runs them all) in a QEMU guest whose only cgroup hierarchy is cgroup v2 with every
 # controller enabled (integration/v2vm/run-in-vm.sh). Everything is built here: the guest sees
 # this host's / read-only. Root on Debian 12; installs what it needs from apt. Under TCG (no
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test-v2.sh: run as root" >&2; exit 1; }
 filters=("$@")
-[ ${#filters[@]} -gt 0 ] || filters=(cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe:: checkpoint::)
+[ ${#filters[@]} -gt 0 ] || filters=(cgroups:: devices:: events:: lifecycle:: exec:: sandbox:: selfexe:: checkpoint:: recovery:: rootless::)
 
 # busybox-static: the tests' rootfs; mount: losetup, for the loop device of the io.max test;
 # criu: the checkpoint tests (installed here: the guest sees this host's / read-only).

@@ -99,7 +99,7 @@ setup() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=600 busybox-static podman containerd runc conmon catatonit libseccomp-dev \
-    pkg-config iptables uidmap python3 containers-common make man-db >/dev/null
+    pkg-config iptables uidmap python3 containers-common make man-db strace jq criu >/dev/null
 }
 
 export COOP_FUZZ_SECS=${COOP_FUZZ_SECS:-20}
@@ -117,6 +117,10 @@ tier fuzz "fuzz targets (fuzz/main.rs): a release build (4-8 min), then $COOP_FU
   "${cargo_test[@]}" --test fuzz
 tier integration "integration tests with real containers: a release build (4-8 min), then a few min" \
   "${cargo_test[@]}" --test integration -- --test-threads=2
+tier faults "SIGKILL coop at its N-th syscall in every command, then state/list/delete --force must tell the truth and leave nothing (~2 min)" \
+  bash integration/faults.sh "$coop"
+tier rootless "coop and rootless podman as an unprivileged user (cooptest, made here), runc for comparison (~2 min)" \
+  bash integration/rootless.sh "$coop"
 tier podman "podman through conmon with coop as its runtime (~3 min)" \
   bash integration/clients/podman.sh "$coop"
 tier containerd "a private containerd, ctr run --runc-binary coop (~2 min)" \
