@@ -550,7 +550,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} is created: cannot checkpoint")
+        format!("coop: error: container {id} is created: cannot checkpoint")
     );
     assert!(!img.exists(), "a refused checkpoint made {}", img.display());
     let out = t
@@ -569,7 +569,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: container {id} already exists")
+        format!("coop: error: container {id} already exists")
     );
     assert_eq!(t.env.status(&id), "created");
     t.env.ok(&["delete", "--force", &id]);
@@ -585,7 +585,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     ]);
     assert_eq!(
         stderr(&out).trim(),
-        format!("coop: checkpoint image directory {imgs}: no such directory")
+        format!("coop: error: checkpoint image directory {imgs}: no such directory")
     );
     std::fs::create_dir(&img).unwrap();
     let out = t.env.coop(&[
@@ -599,7 +599,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     assert_eq!(
         stderr(&out).trim(),
         format!(
-            "coop: checkpoint image directory {imgs} holds no CRIU checkpoint (no inventory.img)"
+            "coop: error: checkpoint image directory {imgs} holds no CRIU checkpoint (no inventory.img)"
         )
     );
     // A container with its own terminal cannot be restored (CRIU's RPC would be needed), nor
@@ -620,7 +620,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     ]);
     assert!(
         stderr(&out).starts_with(
-            "coop: process.terminal is set: restoring a container's own terminal needs CRIU's RPC"
+            "coop: error: process.terminal is set: restoring a container's own terminal needs CRIU's RPC"
         ),
         "{}",
         stderr(&out)
@@ -635,7 +635,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing() {
     ]);
     assert!(
         stderr(&out).starts_with(
-            "coop: --console-socket: restoring a container's terminal needs CRIU's RPC"
+            "coop: error: --console-socket: restoring a container's terminal needs CRIU's RPC"
         ),
         "{}",
         stderr(&out)
@@ -679,7 +679,7 @@ fn criu_binary_version_and_features_are_checked() {
     assert_eq!(
         run(&bin.path().join("nope"), &[]),
         format!(
-            "coop: criu binary {}/nope (--criu): no such file",
+            "coop: error: criu binary {}/nope (--criu): no such file",
             bin.path().display()
         )
     );
@@ -687,19 +687,19 @@ fn criu_binary_version_and_features_are_checked() {
     assert_eq!(
         run(&old, &[]),
         format!(
-            "coop: criu 3.12.0 ({}) is too old: coop needs CRIU 3.14 or newer",
+            "coop: error: criu 3.12.0 ({}) is too old: coop needs CRIU 3.14 or newer",
             old.display()
         )
     );
     let broken = fake_criu(bin.path(), "3.17.1", 1, 0);
     assert_eq!(
         run(&broken, &[]),
-        "coop: criu 3.17.1 cannot checkpoint on this kernel (`criu check` fails): fake: no kernel support"
+        "coop: error: criu 3.17.1 cannot checkpoint on this kernel (`criu check` fails): fake: no kernel support"
     );
     let no_track = fake_criu(bin.path(), "3.17.1", 0, 1);
     assert_eq!(
         run(&no_track, &["--pre-dump"]),
-        "coop: --pre-dump needs the kernel's memory change tracking (soft-dirty bits): `criu check --feature mem_dirty_track` fails: mem_dirty_track isn't supported"
+        "coop: error: --pre-dump needs the kernel's memory change tracking (soft-dirty bits): `criu check --feature mem_dirty_track` fails: mem_dirty_track isn't supported"
     );
     // Nothing was dumped, the container still runs.
     assert!(!img.exists());
