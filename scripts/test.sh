@@ -99,7 +99,7 @@ setup() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=600 busybox-static podman containerd runc conmon catatonit libseccomp-dev \
-    pkg-config iptables uidmap python3 containers-common make man-db strace jq criu >/dev/null
+    pkg-config iptables uidmap python3 golang-github-containers-common make man-db strace jq criu >/dev/null
 }
 
 export COOP_FUZZ_SECS=${COOP_FUZZ_SECS:-20}
