@@ -121,6 +121,8 @@ tier faults "SIGKILL coop at its N-th syscall in every command, then state/list/
   bash integration/faults.sh "$coop"
 tier rootless "coop and rootless podman as an unprivileged user (cooptest, made here), runc for comparison (~2 min)" \
   bash integration/rootless.sh "$coop"
+tier rootless-v2 "integration/rootless.sh again in the QEMU guest with pure cgroup v2, where the user gets a delegated subtree (~2 min)" \
+  scripts/test-rootless-v2.sh "$coop"
 tier podman "podman through conmon with coop as its runtime (~3 min)" \
   bash integration/clients/podman.sh "$coop"
 tier containerd "a private containerd, ctr run --runc-binary coop (~2 min)" \
