@@ -2,8 +2,8 @@
 //! was at create) and, between create and start, `exec.fifo`.
 //!
 //! Writers hold an exclusive `flock` on `lock`, readers a shared one. Files are replaced
-//! atomically: a temp file in the same directory, fsync, rename. A container directory is
-//! created with mkdir, which is also what makes a duplicate id fail.
+//! atomically: a temp file in the same directory, rename (fsync'd where [`durable`] says so). A
+//! container directory is created with mkdir, which is also what makes a duplicate id fail.
 use crate::error::Error;
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -227,7 +227,25 @@ fn is_not_found(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Replace `path` atomically: write a temp file beside it, fsync, rename.
+/// Whether a file written into `dir` must be fsync'd before it is renamed into place, so that
+/// after a power loss it holds its old or its new content, never a torn one. Not on tmpfs or
+/// ramfs (where /run usually is): their content does not survive a power loss, and rename alone
+/// already gives readers the whole old or the whole new file. On a disk filesystem, once per
+/// process (one fsync per command): the first file a command writes is the one that may be new
+/// (config.json, the first meta.json); later writes replace an existing file by rename, which
+/// ext4 (auto_da_alloc), xfs and btrfs flush before the rename commits.
+fn durable(dir: &Path) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SYNCED: AtomicBool = AtomicBool::new(false);
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let volatile = nix::sys::statfs::statfs(dir)
+        .map(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&(s.filesystem_type().0 as i64)))
+        .unwrap_or(false);
+    !volatile && !SYNCED.swap(true, Ordering::Relaxed)
+}
+
+/// Replace `path` atomically: write a temp file beside it, fsync if [`durable`], rename.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -241,7 +259,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable(dir) {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = res {
