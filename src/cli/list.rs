@@ -21,7 +21,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         let sb = store.resolve(sb)?;
         states.retain(|s| s.sandbox.as_deref() == Some(sb.as_str()));
     }
-    let mut out = std::io::stdout().lock();
+    // One write for the whole listing, not one per line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if a.quiet {
         for s in &states {
             writeln!(out, "{}", s.id)?;
@@ -70,5 +71,6 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             writeln!(out, "{}", line.join("   "))?;
         }
     }
+    out.flush()?;
     Ok(0)
 }

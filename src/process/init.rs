@@ -56,7 +56,8 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     keep.extend(ctx.idmap_fds.iter().map(|(_, fd)| *fd));
     fds::close_inherited(ctx.preserve_fds, &keep)?;
 
-    // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
+    // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first (or while
+    //    we set up the filesystem: step 9b).
     chan.expect(&Message::Go)?;
 
     // 4. Namespaces. The fast path already has its new ones from clone3 and only joins the
@@ -176,6 +177,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
         mount_ns: plan.has(oci_spec::runtime::LinuxNamespaceType::Mount),
         idmap_fds: &ctx.idmap_fds,
     })?;
+
+    // 9b. In our cgroups from here on (see super::joins_while_init_prepares).
+    if super::joins_while_init_prepares(ctx) {
+        chan.expect(&Message::Joined)?;
+    }
 
     // 10. The working directory must exist in the new root (created as root, like runc).
     let cwd = process
