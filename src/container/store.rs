@@ -237,10 +237,10 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 fn durable(dir: &Path) -> bool {
     use std::sync::atomic::{AtomicBool, Ordering};
     static SYNCED: AtomicBool = AtomicBool::new(false);
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: libc::__fsword_t = 0x0102_1994;
+    const RAMFS_MAGIC: libc::__fsword_t = 0x8584_58f6;
     let volatile = nix::sys::statfs::statfs(dir)
-        .map(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&(s.filesystem_type().0 as i64)))
+        .map(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&{ s.filesystem_type().0 }))
         .unwrap_or(false);
     !volatile && !SYNCED.swap(true, Ordering::Relaxed)
 }
@@ -332,6 +332,33 @@ mod tests {
         let shared = store.lock("c", false).unwrap();
         let f = File::open(shared.path(LOCK)).unwrap();
         assert!(Flock::lock(f, FlockArg::LockSharedNonblock).is_ok());
+    }
+
+    #[test]
+    fn fsync_only_where_a_power_loss_keeps_the_file() {
+        // tmpfs: never (a mount of our own, so the test does not depend on /dev/shm).
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path();
+        if nix::mount::mount(
+            Some("tmpfs"),
+            m,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .is_err()
+        {
+            eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+            return;
+        }
+        let volatile = [durable(m), durable(m)];
+        nix::mount::umount(m).unwrap();
+        assert_eq!(volatile, [false, false]);
+        // A disk filesystem (the test's temporary directory is not a tmpfs here): once per
+        // process at most, so never twice in a row.
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let (first, second) = (durable(disk.path()), durable(disk.path()));
+        assert!(!(first && second), "fsync'd twice in one process");
     }
 
     #[test]
