@@ -492,3 +492,24 @@ fn cgroup2_mount_in_userns_and_cgroupns() {
     assert!(env.left().is_empty(), "{:?}", env.left());
     assert!(!unified_root().join("coop").join(&id).exists());
 }
+
+/// Init may set up its filesystem while coop puts it in its cgroups (the first cgroup v1
+/// cgroup.procs write waits for an RCU grace period): the container's process must still be in
+/// every one of its cgroups when it runs. No cgroup namespace, so the full paths are visible.
+#[test]
+fn process_is_in_its_cgroups_when_it_runs() {
+    let env = Env::new(&["cat", "/proc/self/cgroup"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+    });
+    let id = unique("joined");
+    let out = env.coop(&["run", "-b", env.bundle_path(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().count() > 0, "no /proc/self/cgroup: {text}");
+    let suffix = format!("/coop/{id}");
+    for l in text.lines() {
+        assert!(l.ends_with(&suffix), "not in its cgroup: {l:?} in\n{text}");
+    }
+    assert!(env.left().is_empty(), "{:?}", env.left());
+}

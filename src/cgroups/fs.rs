@@ -52,8 +52,11 @@ pub fn pids(dir: &Path) -> Result<Vec<i32>> {
 /// Remove `dir` and its descendants, deepest first. A cgroup whose last processes are still
 /// exiting reports EBUSY for a moment: retry for up to a few seconds.
 pub fn remove_tree(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
+    // Most cgroups are leaves with their processes gone: one rmdir, no listing.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut delay = Duration::from_millis(1);
@@ -94,7 +97,10 @@ pub fn open_dir(dir: &Path) -> Option<std::os::fd::OwnedFd> {
 pub fn write_all_or_restore(writes: &[(&Path, &str, &str)]) -> Result<()> {
     let mut done: Vec<(&Path, &str, String)> = vec![];
     for (dir, file, value) in writes {
-        let old = read(dir, file).ok().map(|s| s.trim().to_string());
+        // devices.allow and devices.deny cannot be read (nor restored): no failing read.
+        let old = (!file.starts_with("devices."))
+            .then(|| read(dir, file).ok().map(|s| s.trim().to_string()))
+            .flatten();
         if let Err(e) = write(dir, file, value) {
             for (d, f, v) in done.iter().rev() {
                 let _ = write(d, f, v);

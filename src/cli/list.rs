@@ -28,7 +28,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         let sb = store.resolve(sb)?;
         states.retain(|s| s.sandbox.as_deref() == Some(sb.as_str()));
     }
-    let mut out = super::out();
+    // One write for the whole listing, not one per line; a closed reader ends coop quietly.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, super::out());
     if a.quiet {
         for s in &states {
             writeln!(out, "{}", s.id)?;
@@ -77,5 +78,6 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             writeln!(out, "{}", line.join("   "))?;
         }
     }
+    out.flush()?;
     Ok(0)
 }

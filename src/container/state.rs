@@ -57,11 +57,20 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
     Ok(State::of(&c))
 }
 
-/// The user name of `uid` from /etc/passwd, else the number.
+/// The user name of `uid` from /etc/passwd, else the number. Looked up once per uid and
+/// process: `list` asks for every container, which nearly always have the same owner.
 pub fn owner_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(uid.into())
+    use std::sync::Mutex;
+    static NAMES: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, n)) = names.iter().find(|(u, _)| *u == uid) {
+        return n.clone();
+    }
+    let name = nix::unistd::User::from_uid(uid.into())
         .ok()
         .flatten()
         .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| uid.to_string());
+    names.push((uid, name.clone()));
+    name
 }

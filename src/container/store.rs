@@ -4,7 +4,7 @@
 //! Writers hold an exclusive `flock` on the container's directory itself (so no lock file can
 //! be missing, replaced or left behind, and a read-only --root needs none); a sandbox member's
 //! create holds its root's shared. Readers (`state`, `list`, `ps`, `kill`, `exec`) take no
-//! lock: files are replaced atomically (a temp file in the same directory, fsync, rename), so
+//! lock: files are replaced atomically (a temp file in the same directory, rename; fsync'd where [`durable`] says so), so
 //! meta.json is always whole. A container directory is created with mkdir, which is also what
 //! makes a duplicate id fail.
 use crate::error::Error;
@@ -271,7 +271,25 @@ fn is_not_found(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Replace `path` atomically: write a temp file beside it, fsync, rename.
+/// Whether a file written into `dir` must be fsync'd before it is renamed into place, so that
+/// after a power loss it holds its old or its new content, never a torn one. Not on tmpfs or
+/// ramfs (where /run usually is): their content does not survive a power loss, and rename alone
+/// already gives readers the whole old or the whole new file. On a disk filesystem, once per
+/// process (one fsync per command): the first file a command writes is the one that may be new
+/// (config.json, the first meta.json); later writes replace an existing file by rename, which
+/// ext4 (auto_da_alloc), xfs and btrfs flush before the rename commits.
+fn durable(dir: &Path) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SYNCED: AtomicBool = AtomicBool::new(false);
+    const TMPFS_MAGIC: libc::__fsword_t = 0x0102_1994;
+    const RAMFS_MAGIC: libc::__fsword_t = 0x8584_58f6;
+    let volatile = nix::sys::statfs::statfs(dir)
+        .map(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&{ s.filesystem_type().0 }))
+        .unwrap_or(false);
+    !volatile && !SYNCED.swap(true, Ordering::Relaxed)
+}
+
+/// Replace `path` atomically: write a temp file beside it, fsync if [`durable`], rename.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -285,7 +303,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable(dir) {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = res {
@@ -360,6 +380,33 @@ mod tests {
         assert!(Flock::lock(f, FlockArg::LockSharedNonblock).is_ok());
         // No lock file is made: nothing is left to be replaced or to keep a directory alive.
         assert!(!store.dir("c").join(LOCK).exists());
+    }
+
+    #[test]
+    fn fsync_only_where_a_power_loss_keeps_the_file() {
+        // tmpfs: never (a mount of our own, so the test does not depend on /dev/shm).
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path();
+        if nix::mount::mount(
+            Some("tmpfs"),
+            m,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .is_err()
+        {
+            eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+            return;
+        }
+        let volatile = [durable(m), durable(m)];
+        nix::mount::umount(m).unwrap();
+        assert_eq!(volatile, [false, false]);
+        // A disk filesystem (the test's temporary directory is not a tmpfs here): once per
+        // process at most, so never twice in a row.
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let (first, second) = (durable(disk.path()), durable(disk.path()));
+        assert!(!(first && second), "fsync'd twice in one process");
     }
 
     #[test]

@@ -5,8 +5,14 @@ use caps::{CapSet, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
+/// The capabilities this kernel has, probed once (one prctl each) rather than once per set.
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 fn convert(set: &Capabilities) -> Result<CapsHashSet> {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     let mut out = CapsHashSet::new();
     for c in set {
         let name = serde_json::to_value(c)?;
@@ -23,7 +29,7 @@ fn convert(set: &Capabilities) -> Result<CapsHashSet> {
 
 pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
     let keep = convert(c.bounding().as_ref().unwrap_or(&Default::default()))?;
-    for cap in caps::runtime::thread_all_supported() {
+    for &cap in supported() {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
                 .with_context(|| format!("drop {cap} from the bounding set"))?;
@@ -42,7 +48,11 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
         get(c.ambient())?,
     );
     // A capability outside the bounding set cannot become inheritable: say which.
-    let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+    let bounding = if inh.is_empty() {
+        CapsHashSet::new()
+    } else {
+        caps::read(None, CapSet::Bounding).unwrap_or_default()
+    };
     let outside: Vec<String> = inh
         .iter()
         .filter(|c| !bounding.contains(c))

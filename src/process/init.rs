@@ -74,7 +74,8 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     keep.extend(ctx.idmap_fds.iter().map(|(_, fd)| *fd));
     fds::close_inherited(ctx.preserve_fds, &keep)?;
 
-    // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first.
+    // 3. Wait for the parent: it writes our id maps and puts us in our cgroups first (or while
+    //    we set up the filesystem: step 9b).
     chan.expect(&Message::Go)?;
     if maps_before_go {
         set_dumpable(false);
@@ -212,6 +213,11 @@ fn run(ctx: &InitContext, chan: &Channel, ready: &mut bool) -> Result<Infallible
     if plan.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
         // Stdio on the host's /dev/null would keep CRIU from checkpointing the container.
         crate::linux::fds::reopen_dev_null()?;
+    }
+
+    // 9b. In our cgroups from here on (see super::joins_while_init_prepares).
+    if super::joins_while_init_prepares(ctx) {
+        chan.expect(&Message::Joined)?;
     }
 
     // 10. The working directory must exist in the new root (created as root, like runc).

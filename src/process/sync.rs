@@ -16,6 +16,8 @@
 //!                       ◀──────────────────── InitPid{pid} + SCM_RIGHTS(pidfd from clone3)
 //!   (two-stage only)
 //!                                               mounts, devices
+//!   [or: Go first, then join the cgroups while init mounts, then Joined ──▶ awaited
+//!    after pivot_root; see process::joins_while_init_prepares]
 //!                       ◀──────────────────── RunHooks  (config has prestart/createRuntime/
 //!   prestart, createRuntime hooks                          createContainer hooks)
 //!   HooksDone{pid} ──────────────────────────▶ createContainer hooks
@@ -40,8 +42,12 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
-    /// parent -> init: id maps and cgroups are in place, go on.
+    /// parent -> init: id maps and cgroups are in place, go on (cgroups: unless
+    /// [`super::joins_while_init_prepares`], then they follow as `Joined`).
     Go,
+    /// parent -> init: init is in its cgroups now; sent after `Go` when the cgroup writes
+    /// overlap init's filesystem setup.
+    Joined,
     /// stage 1 -> parent: a new user namespace exists; write its maps.
     WriteIdMaps,
     /// parent -> stage 1: maps written.
