@@ -3,7 +3,7 @@
 # as root), builds coop and runs every tier: unit tests, fuzz targets, integration tests with
 # real containers, real clients (podman, containerd), and the cgroup-related integration tests
 # again in a QEMU guest with pure cgroup v2 (scripts/test-v2.sh). Requires a Rust toolchain
-# (cargo) on PATH. Roughly 45-60 min on a shared 2-core machine from a clean clone, most of it
+# (cargo) on PATH. About 11 min on an idle 2-core machine from a clean clone (much longer when it is shared), most of it
 # release builds (see docs/testing.md).
 #
 #   scripts/test.sh                 every tier
@@ -109,13 +109,13 @@ cargo_test=(cargo test --release --locked)
 
 [ "$list" = 1 ] || echo "fuzz seed: $COOP_FUZZ_SEED (COOP_FUZZ_SEED=<it> replays the fuzz tier)"
 tier setup "apt-get install of what the tests need (a minute or two the first time)" setup
-tier build "cargo build --release (about 8 min on 2 cores from a clean clone; LTO)" \
+tier build "cargo build --release (about 2 min on 2 cores from a clean clone; LTO)" \
   cargo build --release --locked
-tier unit "unit tests: a release build of them (4-8 min on 2 cores), then seconds" \
+tier unit "unit tests: a release build of them (about 2 min on 2 cores), then seconds" \
   "${cargo_test[@]}" --lib --bins
-tier fuzz "fuzz targets (fuzz/main.rs): a release build (4-8 min), then $COOP_FUZZ_SECS s per target" \
+tier fuzz "fuzz targets (fuzz/main.rs): a release build (about 1 min), then $COOP_FUZZ_SECS s per target, two at a time" \
   "${cargo_test[@]}" --test fuzz
-tier integration "integration tests with real containers: a release build (4-8 min), then a few min" \
+tier integration "integration tests with real containers: a release build (about 1 min), then about a minute" \
   "${cargo_test[@]}" --test integration -- --test-threads=2
 tier faults "SIGKILL coop at its N-th syscall in every command, then state/list/delete --force must tell the truth and leave nothing (~2 min)" \
   bash integration/faults.sh "$coop"
