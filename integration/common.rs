@@ -32,10 +32,19 @@ pub fn rootfs() -> &'static Path {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
         std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
-        let list = Command::new(dir.join("bin/busybox"))
-            .arg("--list")
-            .output()
-            .unwrap();
+        // ETXTBSY: another test thread forked while the copy's write fd was open (its child
+        // holds the fd until it executes); that passes as soon as the child has.
+        let list = (0..100)
+            .find_map(
+                |_| match Command::new(dir.join("bin/busybox")).arg("--list").output() {
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        None
+                    }
+                    r => Some(r.unwrap()),
+                },
+            )
+            .expect("run the copied busybox: text file busy for 2 s");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let link = dir.join("bin").join(applet);
             if !link.exists() {

@@ -3,17 +3,18 @@
 use crate::common::*;
 use serde_json::json;
 
-/// Serve one line on 127.0.0.1:PORT in the background (busybox nc serves one connection).
+/// Serve one line on 127.0.0.1:PORT in the background, again after each connection (busybox nc
+/// serves one connection, and a client whose stdin ends may close before it has read the line).
 fn serve(port: u16) -> String {
-    format!("echo served | nc -l -p {port} &")
+    format!("(while :; do echo served | nc -l -p {port}; done) &")
 }
 
-/// Connect to 127.0.0.1:PORT until the server listens (at most about 10 s); print what it
-/// sent.
+/// Connect to 127.0.0.1:PORT until the line arrives (at most about 200 tries); print it.
 fn reach(port: u16) -> String {
     format!(
-        "for i in $(seq 200); do nc 127.0.0.1 {port} </dev/null 2>/dev/null && exit 0; \
-         sleep 0.05; done; nc 127.0.0.1 {port} </dev/null"
+        "for i in $(seq 200); do r=$(nc 127.0.0.1 {port} </dev/null 2>/dev/null); \
+         [ \"$r\" = served ] && echo served && exit 0; sleep 0.05; done; \
+         nc 127.0.0.1 {port} </dev/null"
     )
 }
 

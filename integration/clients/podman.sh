@@ -60,7 +60,7 @@ check "run --rm prints" expect_eq "hi" "$(pm run --rm $img echo hi)"
 # A new network namespace has its loopback up, as with runc: 127.0.0.1 works without a network.
 check "--network none: lo is up" expect_eq "unknown" "$(pm run --rm --network none $img cat /sys/class/net/lo/operstate)"
 check "--network none: 127.0.0.1 reachable" expect_eq "served" "$(pm run --rm --network none $img sh -c \
-  'echo served | nc -l -p 5603 & for i in $(seq 200); do nc 127.0.0.1 5603 </dev/null 2>/dev/null && exit; sleep 0.05; done')"
+  '(while :; do echo served | nc -l -p 5603; done) & for i in $(seq 200); do r=$(nc 127.0.0.1 5603 </dev/null 2>/dev/null); [ "$r" = served ] && echo served && exit; sleep 0.05; done')"
 check "podman uses the given runtime" expect_eq "$runtime" "$(pm info --format '{{.Host.OCIRuntime.Path}}')"
 code=0; pm run --rm $img sh -c 'exit 3' || code=$?
 check "exit code" expect_eq 3 "$code"
