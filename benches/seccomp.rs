@@ -79,9 +79,11 @@ fn main() {
         match unsafe { libc::fork() } {
             0 => {
                 if install {
+                    // SAFETY: prctl with integer arguments, in the forked child only.
                     unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
                     let _ = coop::linux::seccomp::install(&f);
                 }
+                // SAFETY: the forked child leaves without running the parent's destructors.
                 unsafe { libc::_exit(0) }
             }
             pid => {

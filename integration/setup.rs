@@ -286,6 +286,7 @@ fn seccomp_notify_agent_answers_a_call() {
             {
                 break;
             }
+            // SAFETY: seccomp_notif_resp is plain integers; all zeroes is a valid value.
             let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
             resp.id = req.id;
             resp.error = -libc::ENOMEDIUM;
@@ -398,6 +399,7 @@ fn seccomp_agent_gets_the_listener_at_create_and_exec() {
                 {
                     break;
                 }
+                // SAFETY: seccomp_notif_resp is plain integers; all zeroes is a valid value.
                 let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
                 resp.id = req.id;
                 resp.error = -libc::ENOMEDIUM;

@@ -531,6 +531,7 @@ fn seccomp_agent_gets_the_exec_state() {
             unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) },
             0
         );
+        // SAFETY: seccomp_notif_resp is plain integers; all zeroes is a valid value.
         let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
         resp.id = req.id;
         resp.error = -libc::ENOMEDIUM;
